@@ -1,0 +1,1 @@
+"""Sub-commands of the ``galsr`` CLI, one module each (see ``galsr.cli``)."""

@@ -1,0 +1,1 @@
+"""Super-resolution networks (iSRCNN, FSRCNN, bicubic), their training loop and BOHB tuning."""

@@ -1,0 +1,361 @@
+"""The hpbandster worker of ``galsr tune``: trains one configuration for ``budget`` epochs and measures its latency.
+
+Local workers (``galsr tune --workers W``) and workers on other machines (``galsr tune-worker --nameserver
+HOST:PORT --run-id ID``) run the same :func:`serve`: it waits (with a time-out, never forever) for the run's Pyro4
+nameserver, fetches the run settings the driver publishes there (dataset path and fingerprint, objective, base
+config, latency reference), registers an :class:`TuneWorker` with hpbandster's own dispatcher protocol and serves
+jobs until the driver shuts it down -- or until the nameserver has been unreachable for ``timeout`` seconds.
+
+Objective (``loss`` that BOHB minimises, :func:`objective_loss`):
+
+- ``"l1"``: the best validation L1 (normalised maps) reached within ``budget`` epochs.
+- ``"l1+latency"``: ``val_l1 * (latency_ms / ref_ms) ** w`` (a MnasNet-style soft constraint: with ``w = 0.5`` a
+  network twice as slow must be ``sqrt(2) = 1.41`` times more accurate to tie; the thesis's own trade-off, Table 4.1,
+  0.0013 L1 at 2.5 ms against 0.0018 at 1.5 ms, is a tie at ``w = 0.64``), times ``(latency_ms / cap_ms) ** 8`` when a
+  cap is given and exceeded (10 % over the cap doubles the loss). ``ref_ms`` defaults to the latency of the thesis
+  iSRCNN (60/16/8) measured by the driver on its machine at start.
+
+Latency = median over repeats of one forward pass of the trained network on one galaxy (batch 1), one CPU thread,
+in ``torch.inference_mode`` after warm-up, in milliseconds. It excludes the (configuration-independent) LR
+simulation and normalisation.
+"""
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from hpbandster.core.worker import Worker
+
+from .pyro_compat import register_numpy_serializers, to_builtins
+from .tune_space import to_train_config
+
+#: Name under which the driver publishes the run settings in the nameserver (format with run_id).
+SETTINGS_NAME = "galsr.run_{run_id}.settings"
+#: Objectives understood by the worker.
+OBJECTIVES = ("l1", "l1+latency")
+#: Exponent of the latency-cap penalty (loss *= (latency / cap) ** CAP_EXPONENT above the cap).
+CAP_EXPONENT = 8.0
+
+log = logging.getLogger("galsr.tune")
+
+
+def parse_nameserver(text):
+    """Split ``"HOST:PORT"`` into (host: str, port: int); ValueError naming --nameserver otherwise."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--nameserver: expected HOST:PORT (e.g. 127.0.0.1:45123), got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _ns_proxy(host, port, timeout):
+    """A Pyro4 proxy of the nameserver at host:port with a per-call time-out (s), not yet connected."""
+    import Pyro4
+
+    proxy = Pyro4.Proxy(f"PYRO:Pyro.NameServer@{host}:{int(port)}")
+    proxy._pyroTimeout = timeout
+    return proxy
+
+
+def ping_nameserver(host, port, timeout=5.0):
+    """True if a Pyro4 nameserver answers at host:port within ``timeout`` seconds."""
+    import Pyro4
+
+    try:
+        with _ns_proxy(host, port, timeout) as ns:
+            ns.ping()
+        return True
+    except (Pyro4.errors.PyroError, OSError):
+        return False
+
+
+def wait_for_nameserver(host, port, timeout=60.0, interval=1.0):
+    """Block until the nameserver at host:port answers; TimeoutError (with the address) after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ping_nameserver(host, port, timeout=min(5.0, max(timeout, 0.5))):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no hpbandster/Pyro4 nameserver answered at {host}:{port} within {timeout:g} s "
+                               "(is `galsr tune` running, and are host, port and firewall right?)")
+        time.sleep(interval)
+
+
+def fetch_run_settings(host, port, run_id, timeout=60.0, interval=1.0):
+    """The settings dict the driver of run ``run_id`` published in the nameserver at host:port.
+
+    Raises TimeoutError naming the run id if no run of that id shows up within ``timeout`` seconds.
+    """
+    import Pyro4
+
+    wait_for_nameserver(host, port, timeout=timeout, interval=interval)
+    name = SETTINGS_NAME.format(run_id=run_id)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with _ns_proxy(host, port, 5.0) as ns:
+                uri = ns.lookup(name)
+            with Pyro4.Proxy(uri) as settings:
+                settings._pyroTimeout = 10.0
+                return dict(settings.get())
+        except (Pyro4.errors.PyroError, OSError):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"nameserver {host}:{port} has no run with --run-id {run_id!r} "
+                                   f"(waited {timeout:g} s; the driver prints the run id)") from None
+            time.sleep(interval)
+
+
+def local_address_towards(host):
+    """IP address of this machine's interface that routes to ``host`` (127.0.0.1 for a loopback nameserver)."""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((host, 9))  # UDP connect sends nothing; it only picks the route
+        return s.getsockname()[0]
+
+
+def objective_loss(val_l1, latency_ms, objective="l1", ref_ms=None, weight=0.5, cap_ms=None):
+    """The scalar BOHB minimises (see the module docstring for the formula).
+
+    Args:
+        val_l1: float, best validation L1 on normalised maps.
+        latency_ms: float, single-galaxy CPU latency [ms].
+        objective: "l1" or "l1+latency".
+        ref_ms: float [ms], latency at which the penalty factor is 1 (needed for "l1+latency" without a cap).
+        weight: float >= 0, exponent w of the soft penalty.
+        cap_ms: float [ms] or None, latency cap; above it the loss is multiplied by (latency/cap)**8.
+
+    Returns:
+        float loss.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
+    loss = float(val_l1)
+    if objective == "l1":
+        return loss
+    if ref_ms:
+        loss *= (latency_ms / ref_ms) ** weight
+    if cap_ms and latency_ms > cap_ms:
+        loss *= (latency_ms / cap_ms) ** CAP_EXPONENT
+    return loss
+
+
+def measure_latency_ms(model, input_shape, repeats=30, warmup=5):
+    """Median wall time [ms] of ``model(x)`` for one input of ``input_shape`` on one CPU thread.
+
+    Args:
+        model: torch.nn.Module (put in eval mode here).
+        input_shape: tuple, e.g. (1, 4, 20, 20) for one galaxy.
+        repeats: int, timed forward passes (the median is returned).
+        warmup: int, untimed passes first.
+    """
+    import numpy as np
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.eval()
+        x = torch.rand(*input_shape, generator=torch.Generator().manual_seed(0))
+        times = []
+        with torch.inference_mode():
+            for i in range(warmup + repeats):
+                t0 = time.perf_counter()
+                model(x)
+                if i >= warmup:
+                    times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e3)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def model_input_shape(train_config, n_channels, n_lr):
+    """Input shape of one galaxy: (1, C, n, n), or (C, 1, n, n) when channels are separate images."""
+    if train_config.get("per_channel_images"):
+        return (n_channels, 1, n_lr, n_lr)
+    return (1, n_channels, n_lr, n_lr)
+
+
+def latency_of_emulator_file(path, n_channels, n_lr, repeats=30):
+    """(latency_ms, n_params) of the network stored in an emulator file (weights loaded, batch-1 latency)."""
+    from .emulator_file import load_emulator
+    from .models import build_model
+
+    ef = load_emulator(path)
+    model = build_model(ef.model_name, **ef.hparams)
+    model.load_state_dict(ef.state_dict)
+    shape = model_input_shape(ef.hparams, n_channels, n_lr)
+    n_params = int(sum(p.numel() for p in model.parameters()))
+    return measure_latency_ms(model, shape, repeats=repeats), n_params
+
+
+def latency_of_config(train_config, n_channels, n_lr, repeats=30):
+    """(latency_ms, n_params) of an untrained network built from a training config (latency needs no weights)."""
+    from .models import build_model
+
+    hparams = {k: v for k, v in train_config.items() if k in ("n0", "ni", "m", "bicubic_skip",
+                                                               "two_stage_upsampling", "per_channel_images")}
+    model = build_model(train_config.get("model", "isrcnn"), **hparams)
+    n_params = int(sum(p.numel() for p in model.parameters()))
+    return measure_latency_ms(model, model_input_shape(train_config, n_channels, n_lr), repeats=repeats), n_params
+
+
+def dataset_fingerprint(path):
+    """Cheap identity of a dataset file: dict of rows, seed, creation time and LR shape (JSON-safe)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return to_builtins({"n": int(f["lr"].shape[0]), "lr_shape": list(f["lr"].shape[1:]),
+                            "seed": f.attrs.get("seed"), "created_utc": str(f.attrs.get("created_utc", ""))})
+
+
+def config_id_str(config_id):
+    """'i0_0_3' for hpbandster's config id (iteration, bracket, index)."""
+    return "i" + "_".join(str(int(c)) for c in config_id)
+
+
+class TuneWorker(Worker):
+    """hpbandster Worker whose ``compute`` trains iSRCNN for ``int(budget)`` epochs via ``training.train.train``.
+
+    Args:
+        settings: dict published by the driver (see ``training.tune``): dataset_path, objective, base_config,
+            max_train, max_val, num_threads, model_dir, latency_ref_ms, latency_weight, latency_cap_ms,
+            latency_repeats, seed.
+        dataset_path: str or None, overrides settings["dataset_path"] (other machine, other mount point); the
+            file's fingerprint must match the driver's.
+        model_dir: str or None, where models/checkpoints of this worker go (default: settings["model_dir"] if it
+            exists on this machine, else ./galsr-tune-models).
+        **kwargs: hpbandster Worker arguments (run_id, nameserver, nameserver_port, host, id, logger, timeout).
+    """
+
+    def __init__(self, settings, dataset_path=None, model_dir=None, **kwargs):
+        kwargs.setdefault("logger", logging.getLogger("galsr.tune.worker"))
+        super().__init__(**kwargs)
+        self.settings = dict(settings)
+        self.dataset_path = str(dataset_path or settings["dataset_path"])
+        if not os.path.exists(self.dataset_path):
+            raise ValueError(f"dataset {self.dataset_path!r} does not exist on this machine (pass --dataset PATH)")
+        fingerprint = dataset_fingerprint(self.dataset_path)
+        if settings.get("dataset_fingerprint") and fingerprint != settings["dataset_fingerprint"]:
+            raise ValueError(f"dataset {self.dataset_path!r} is not the run's dataset: fingerprint {fingerprint} "
+                             f"!= {settings['dataset_fingerprint']}")
+        self.n_channels, self.n_lr = fingerprint["lr_shape"][0], fingerprint["lr_shape"][-1]
+        default_dir = settings.get("model_dir")
+        if model_dir is None:
+            model_dir = default_dir if default_dir and os.path.isdir(os.path.dirname(default_dir)) else \
+                os.path.join(os.getcwd(), "galsr-tune-models")
+        self.model_dir = Path(model_dir) / str(self.run_id)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+
+    def compute(self, config_id, config, budget, working_directory):
+        """Train ``config`` up to ``int(budget)`` epochs (continuing this config's lower-budget checkpoint).
+
+        Returns:
+            {"loss": objective, "info": {val_l1, latency_ms, n_params, epochs, epochs_trained, train_seconds,
+            model_path, train_config, worker}} of builtin types.
+        """
+        from .train import train
+
+        s = self.settings
+        epochs = max(1, int(round(budget)))
+        cfg = to_train_config(config, s.get("base_config"), epochs=epochs)
+        out = self.model_dir / f"{config_id_str(config_id)}.galsr"
+        side = out.with_suffix(".tune.json")
+        done = json.loads(side.read_text())["epochs"] if side.exists() else 0
+        resume = 0 < done < epochs and os.path.exists(str(out) + ".ckpt")
+        t0 = time.perf_counter()
+        result = train(self.dataset_path, str(out), cfg, epochs=epochs, seed=int(s.get("seed", 0)),
+                       resume=resume, progress=False, max_train=s.get("max_train"), max_val=s.get("max_val"),
+                       num_threads=s.get("num_threads"))
+        seconds = time.perf_counter() - t0
+        _atomic_write_text(side, json.dumps({"epochs": epochs}))
+        val_l1 = float(result.best_val_l1)
+        latency_ms, n_params = latency_of_emulator_file(str(out), self.n_channels, self.n_lr,
+                                                         repeats=int(s.get("latency_repeats", 30)))
+        loss = objective_loss(val_l1, latency_ms, s.get("objective", "l1"), s.get("latency_ref_ms"),
+                              float(s.get("latency_weight", 0.5)), s.get("latency_cap_ms"))
+        info = {"val_l1": val_l1, "latency_ms": latency_ms, "n_params": n_params, "epochs": epochs,
+                "epochs_trained": epochs - (done if resume else 0), "train_seconds": seconds,
+                "model_path": str(out), "train_config": cfg, "worker": self.worker_id}
+        return to_builtins({"loss": loss, "info": info})
+
+
+def _atomic_write_text(path, text):
+    """Write text to path via a temporary file in the same directory and os.replace."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _watch_nameserver(worker, host, port, timeout, stop, interval=2.0):
+    """Thread body: shut the worker down once the nameserver has been unreachable for ``timeout`` seconds."""
+    lost_since = None
+    while not stop.wait(interval):
+        if ping_nameserver(host, port, timeout=min(5.0, timeout)):
+            lost_since = None
+            continue
+        lost_since = lost_since or time.monotonic()
+        if time.monotonic() - lost_since >= timeout and getattr(worker, "pyro_daemon", None) is not None:
+            worker.lost_nameserver = True
+            worker.pyro_daemon.shutdown()
+            return
+
+
+def serve(nameserver, run_id, *, port=None, host=None, dataset_path=None, model_dir=None, timeout=60.0,
+          worker_id=None, num_threads=None):
+    """Join run ``run_id`` as one worker and serve jobs until the driver ends the run (blocking).
+
+    Args:
+        nameserver: "HOST:PORT" string, or host str with ``port`` given.
+        run_id: str, the run id the driver printed.
+        host: str or None, address of this machine that the driver can reach (default: the interface that
+            routes to the nameserver).
+        dataset_path: str or None, this machine's path of the run's dataset (default: the driver's path).
+        model_dir: str or None, directory for this worker's models and checkpoints.
+        timeout: float [s], how long to wait for the nameserver/run, and to tolerate losing it, before giving up.
+        worker_id: str/int or None, distinguishes several workers of one process/host.
+        num_threads: int or None, torch threads for training (default: the run's setting).
+
+    Returns:
+        0 when shut down by the driver. Raises TimeoutError (nameserver or run not found, or lost) or ValueError.
+    """
+    import Pyro4
+
+    register_numpy_serializers()
+    ns_host, ns_port = (nameserver, int(port)) if port is not None else parse_nameserver(nameserver)
+    settings = fetch_run_settings(ns_host, ns_port, run_id, timeout=timeout)
+    if num_threads is not None:
+        settings["num_threads"] = int(num_threads)
+    if settings.get("num_threads"):
+        import torch
+
+        torch.set_num_threads(int(settings["num_threads"]))
+    worker = TuneWorker(settings, dataset_path=dataset_path, model_dir=model_dir, run_id=run_id,
+                        nameserver=ns_host, nameserver_port=ns_port,
+                        host=host or local_address_towards(ns_host), id=worker_id)
+    worker.lost_nameserver = False
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_nameserver, args=(worker, ns_host, ns_port, timeout, stop),
+                               name="galsr-tune-ns-watch", daemon=True)
+    watcher.start()
+    try:
+        worker.run(background=False)
+    except (Pyro4.errors.PyroError, OSError):
+        if not worker.lost_nameserver:
+            raise
+    finally:
+        stop.set()
+    if worker.lost_nameserver:
+        raise TimeoutError(f"lost the nameserver {ns_host}:{ns_port} for {timeout:g} s; worker of run "
+                           f"{run_id!r} stopped")
+    return 0
+
+
+def _local_worker_main(nameserver, port, run_id, worker_id, timeout, num_threads):
+    """Entry point of a local worker process started by the driver (spawn context)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    serve(nameserver, run_id, port=port, host="127.0.0.1" if nameserver.startswith("127.") else None,
+          timeout=timeout, worker_id=worker_id, num_threads=num_threads)
