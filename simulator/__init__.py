@@ -2,17 +2,25 @@
 from .constants import CHANNEL_LABELS, CHANNEL_UNITS, CHANNELS, G
 from .cosmology import kpc_per_arcsec, rho_crit
 from .grid import Grid
-from .params import (N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
+from .params import (EXAMPLE_GALAXY, N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
                      halo_scale_radius)
 from .simulate import simulate
 
 #: Redshift of the default grids (MaNGA-like).
 DEFAULT_REDSHIFT = 0.03
-#: The emulator's target: 80 x 80 at 0.5", PSF FWHM 1.3" / 2.5", converged sub-sampling (tests/test_convergence.py).
-HR_GRID = Grid.from_arcsec(80, 0.5, DEFAULT_REDSHIFT, 1.3, 2.5, oversample=2, centre_zoom=4)
-#: The emulator's input: 20 x 20 at 2" over the same field, point values (oversample 1).
-LR_GRID = Grid.from_arcsec(20, 2.0, DEFAULT_REDSHIFT, 1.3, 2.5, oversample=1)
+
+
+def default_grids(redshift=DEFAULT_REDSHIFT, psf_fwhm_pho_arcsec=1.3, psf_fwhm_kin_arcsec=2.5):
+    """(HR, LR) grids of the spec at ``redshift``: 80 x 80 at 0.5" with the converged sub-sampling measured in
+    tests/test_convergence.py (oversample 2 + adaptive centre), and 20 x 20 at 2" (point values) on the same field."""
+    hr = Grid.from_arcsec(80, 0.5, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec, oversample=2, centre_zoom=4)
+    lr = Grid.from_arcsec(20, 2.0, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec, oversample=1)
+    return hr, lr
+
+
+#: The emulator's target and input grids at z = 0.03, PSF FWHM 1.3" (photometry) and 2.5" (kinematics).
+HR_GRID, LR_GRID = default_grids()
 
 __all__ = ["CHANNELS", "CHANNEL_UNITS", "CHANNEL_LABELS", "G", "kpc_per_arcsec", "rho_crit", "Grid", "N_PARAMS",
            "PARAM_BOUNDS", "PARAM_NAMES", "PARAM_UNITS", "ParameterSpace", "as_param_array", "halo_scale_radius",
-           "simulate", "DEFAULT_REDSHIFT", "HR_GRID", "LR_GRID"]
+           "simulate", "DEFAULT_REDSHIFT", "HR_GRID", "LR_GRID", "default_grids", "EXAMPLE_GALAXY"]

@@ -14,6 +14,7 @@ from numba import njit
 from .bulge import bulge_cylinder, bulge_IJ, bulge_vc2
 from .disc import disc_vc2
 from .halo import nfw_vc2
+from .interp import lagrange4
 
 N_DERIVED = 21
 R_AT_CENTRE = 1e-6
@@ -62,15 +63,46 @@ def vint2(r, d, G, dtab, ln_y0, dln_y):
             + disc_vc2(r, d[8], d[9], G, dtab, ln_y0, dln_y) + nfw_vc2(r, d[12], d[13], d[14], G))
 
 
+#: Layout of the scalar vector ``sc`` handed to :func:`point_fields`.
+SC_LN_S0, SC_DLN_S, SC_LN_Y0, SC_DLN_Y, SC_G, SC_LN_R0, SC_DLN_R = range(7)
+N_VTAB = 256  # nodes of the per-galaxy table of ln v_int^2 in ln r
+
+
 @njit(cache=True)
-def point_fields(x, y, d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, central, rc, out):
+def vint2_table(d, sc, dtab, r_min, r_max):
+    """ln v_int^2 on N_VTAB nodes uniform in ln r from r_min to r_max (kpc); writes ln r0, d ln r into ``sc``."""
+    ln0, ln1 = math.log(r_min), math.log(r_max)
+    step = (ln1 - ln0) / (N_VTAB - 1)
+    tab = np.empty(N_VTAB)
+    for k in range(N_VTAB):
+        tab[k] = math.log(vint2(math.exp(ln0 + k * step), d, sc[SC_G], dtab, sc[SC_LN_Y0], sc[SC_DLN_Y]))
+    sc[SC_LN_R0] = ln0
+    sc[SC_DLN_R] = step
+    return tab
+
+
+@njit(cache=True, inline="always")
+def _vint2_lookup(r, d, sc, dtab, vtab):
+    """v_int^2 at r from the galaxy's table (cubic in ln r), directly outside its range."""
+    ln_r = math.log(r)
+    if ln_r < sc[SC_LN_R0] or ln_r > sc[SC_LN_R0] + (N_VTAB - 1) * sc[SC_DLN_R]:
+        return vint2(r, d, sc[SC_G], dtab, sc[SC_LN_Y0], sc[SC_DLN_Y])
+    return math.exp(lagrange4(vtab, sc[SC_LN_R0], sc[SC_DLN_R], ln_r))
+
+
+@njit(cache=True)
+def point_fields(x, y, d, sl, series, totals, dtab, vtab, sc, central, rc, out):
     """Write the four fields at sky position (x, y) kpc into ``out`` (4,).
 
-    ``central``: this is the evaluation point nearest the centre; the bulge Sigma and Sigma sigma^2 are replaced by
+    ``d``: derived parameters; ``sl, series, totals``: the bulge tables at this gamma (simulator.bulge);
+    ``dtab``: the Freeman table; ``vtab``: this galaxy's ln v_int^2 table (:func:`vint2_table`); ``sc``: scalars
+    (SC_* indices). ``central``: this is the evaluation point nearest the centre; the bulge Sigma and Sigma sigma^2 are replaced by
     their averages over the cylinder of radius ``rc`` (kpc). If that point also lies (within R_AT_CENTRE rc) on the
     centre itself, v_int^2 and the disc rotation terms are cylinder means too (cos(phi) -> 0, cos^2(phi) -> 1/2),
     which keeps every map finite for any gamma.
     """
+    G = sc[SC_G]
+    ln_s0, dln_s = sc[SC_LN_S0], sc[SC_DLN_S]
     mb, a, gam, mlb = d[0], d[1], d[2], d[3]
     dx, dy = x - d[15], y - d[16]
     xr = dx * d[17] + dy * d[18]
@@ -92,11 +124,11 @@ def point_fields(x, y, d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, 
         # exactly at the centre v_int^2 diverges for gamma > 2 and phi is undefined: use the cylinder means
         v2 = 0.0
         for k in range(GL_U.shape[0]):
-            v2 += GL_W[k] * vint2(rc * math.sqrt(GL_U[k]), d, G, dtab, ln_y0, dln_y)
+            v2 += GL_W[k] * vint2(rc * math.sqrt(GL_U[k]), d, G, dtab, sc[SC_LN_Y0], sc[SC_DLN_Y])
         cphi, c2phi = 0.0, 0.5
     else:
         rr = r if r > 1e-12 else 1e-12
-        v2 = vint2(rr, d, G, dtab, ln_y0, dln_y)
+        v2 = _vint2_lookup(rr, d, sc, dtab, vtab)
         cphi = xr / rr
         c2phi = cphi * cphi
     ci, si = d[19], d[20]

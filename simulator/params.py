@@ -26,6 +26,14 @@ PARAM_BOUNDS = np.array([
 ])
 PARAM_BOUNDS.setflags(write=False)
 N_PARAMS = len(PARAM_NAMES)
+#: A typical disc galaxy inside the box and the cuts (the default of ``galsr simulate``).
+EXAMPLE_GALAXY = {
+    "log10_bulge_mass": 10.3, "log10_bulge_radius": -0.3, "gamma": 1.2, "ML_b": 4.0,
+    "log10_disc1_mass": 10.2, "log10_disc1_radius": 0.1, "ML_d1": 2.0, "k1": 0.8,
+    "log10_disc2_mass": 10.6, "log10_disc2_radius": 0.6, "ML_d2": 1.5, "k2": 0.9,
+    "log10_halo_fraction": 1.8, "concentration": 9.0, "x0": 0.3, "y0": -0.2, "orientation": 0.7,
+    "inclination": 0.8,
+}
 INDEX = {name: i for i, name in enumerate(PARAM_NAMES)}
 
 
@@ -80,17 +88,20 @@ class ParameterSpace:
     def validate(self, params):
         """Return params as (N, 18) float64; raise ValueError naming the first bad parameter (NaN or out of bounds)."""
         arr, _ = as_param_array(params, self.names)
+        lo, hi = self.bounds[:, 0], self.bounds[:, 1]
+        if np.all((arr >= lo) & (arr <= hi)):  # fast path (also False for NaN)
+            return arr
         for j, name in enumerate(self.names):
             col = arr[:, j]
             bad = ~np.isfinite(col)
             if bad.any():
                 raise ValueError(f"parameter {name} is not finite (row {int(np.argmax(bad))}: {col[bad][0]})")
-            lo, hi = self.bounds[j]
-            out = (col < lo) | (col > hi)
+            out = (col < lo[j]) | (col > hi[j])
             if out.any():
                 i = int(np.argmax(out))
-                raise ValueError(f"parameter {name} = {col[i]:.6g} (row {i}) is outside its bounds [{lo:.6g}, {hi:.6g}]")
-        return arr
+                raise ValueError(f"parameter {name} = {col[i]:.6g} (row {i}) is outside its bounds "
+                                 f"[{lo[j]:.6g}, {hi[j]:.6g}]")
+        raise AssertionError("unreachable")
 
     def cut_violations(self, params):
         """List of (row, description) for rows violating R_b <= R_d2, R_d1 <= R_d2 or r_s >= R_d2."""

@@ -22,7 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from .bulge import bulge_slice
-from .fields import derived_parameters, point_fields
+from .fields import (SC_DLN_S, SC_DLN_Y, SC_G, SC_LN_S0, SC_LN_Y0, derived_parameters, point_fields,
+                     vint2_table)
 from .psf import convolve_binned, pixel_weights
 
 _N_R = 24  # radial (ln R) Gauss-Legendre nodes of the polar square around the centre
@@ -81,7 +82,7 @@ def _intervals_nodes(lo, cuts, hi, u, w, nodes, weights):
 
 
 @njit(cache=True)
-def _polar_square(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, side, ur, wr, up, wp, cen):
+def _polar_square(d, sl, series, totals, dtab, vtab, sc, side, ur, wr, up, wp, cen):
     """Integrals (4,) of the fields over the square of ``side`` (kpc) centred on the galaxy centre, in polar
     coordinates: ln R Gauss-Legendre out to the square's edge in each direction, Gauss-Legendre per octant in
     angle (the edge distance is smooth within an octant), and the exact cylinder content below R_min."""
@@ -100,12 +101,11 @@ def _polar_square(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, si
             for ir in range(ur.shape[0]):
                 rad = math.exp(t0 + (t1 - t0) * ur[ir])
                 wgt = 0.25 * math.pi * wp[ip] * (t1 - t0) * wr[ir] * rad * rad
-                point_fields(d[15] + rad * cph, d[16] + rad * sph, d, sl, series, totals, ln_s0, dln_s, dtab,
-                             ln_y0, dln_y, G, False, 0.0, vals)
+                point_fields(d[15] + rad * cph, d[16] + rad * sph, d, sl, series, totals, dtab, vtab, sc, False, 0.0, vals)
                 for f in range(4):
                     cen[f] += wgt * vals[f]
     # the cylinder rule gives the content of the innermost disc of radius r_min exactly (Sigma_avg * pi r_min^2)
-    point_fields(d[15], d[16], d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, True, r_min, vals)
+    point_fields(d[15], d[16], d, sl, series, totals, dtab, vtab, sc, True, r_min, vals)
     for f in range(4):
         cen[f] += math.pi * r_min * r_min * vals[f]
 
@@ -138,7 +138,7 @@ def block_radius(d, h):
 
 
 @njit(cache=True)
-def _centre_block(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, xc, yc, h, c, n_gl, dx, s, edge0,
+def _centre_block(d, sl, series, totals, dtab, vtab, sc, xc, yc, h, c, n_gl, dx, s, edge0,
                   npix, sig_pho, sig_kin, src, acc):
     """Add to ``acc`` the (2c+1)^2 evaluation cells around the one nearest the centre (xc, yc), integrated
     accurately enough for cusps and tiny discs and deposited at their exact positions (module docstring).
@@ -163,12 +163,12 @@ def _centre_block(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, xc
         for m in range(nq):
             if n // n_gl == mid and m // n_gl == mid:
                 continue
-            point_fields(xs[m], ys[n], d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, False, 0.0,
+            point_fields(xs[m], ys[n], d, sl, series, totals, dtab, vtab, sc, False, 0.0,
                          vals)
             for f in range(4):
                 lat[f, n, m] = wxs[m] * wys[n] * inv_cell * vals[f]
     cen = np.empty(4)
-    _polar_square(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, w, _GL_U_R, _GL_W_R, _GL_U_PHI,
+    _polar_square(d, sl, series, totals, dtab, vtab, sc, w, _GL_U_R, _GL_W_R, _GL_U_PHI,
                   _GL_W_PHI, cen)
     wx, wy = np.empty((npix, nq)), np.empty((npix, nq))
     cx, cy, one = np.empty((npix, 1)), np.empty((npix, 1)), np.empty(1)
@@ -198,6 +198,11 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
     nf = nin + 2 * pad
     x_first = -(nin - 1) / 2.0 * h - pad * h  # coordinate of evaluation point 0 (both axes)
     edge0 = -npix * dx / 2.0
+    sc = np.zeros(7)
+    sc[SC_LN_S0], sc[SC_DLN_S], sc[SC_LN_Y0], sc[SC_DLN_Y], sc[SC_G] = ln_s0, dln_s, ln_y0, dln_y, G
+    # the farthest disc-plane radius of any evaluation point bounds the galaxy's v_int^2 table
+    reach = math.sqrt(2.0) * (-x_first + max(abs(d[15]), abs(d[16])) + h) / d[19]
+    vtab = vint2_table(d, sc, dtab, 1e-4 * h, reach)
 
     jcx = int(round((d[15] - x_first) / h))
     jcy = int(round((d[16] - x_first) / h))
@@ -214,8 +219,7 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
             if block and abs(iy - jcy) <= cb and abs(ix - jcx) <= cb:
                 continue
             central = has_centre and (not block) and iy == jcy and ix == jcx
-            point_fields(x_first + ix * h, y, d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G,
-                         central, rc, vals)
+            point_fields(x_first + ix * h, y, d, sl, series, totals, dtab, vtab, sc, central, rc, vals)
             for f in range(4):
                 fields[f, iy, ix] = vals[f]
 
@@ -227,7 +231,7 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
         convolve_binned(fields[src[c]], kern, pad - (kern.shape[0] - s) // 2, s, npix, acc[c])
 
     if block:
-        _centre_block(d, sl, series, totals, ln_s0, dln_s, dtab, ln_y0, dln_y, G, x_first + jcx * h,
+        _centre_block(d, sl, series, totals, dtab, vtab, sc, x_first + jcx * h,
                       x_first + jcy * h, h, cb, zoom, dx, s, edge0, npix, sig_pho, sig_kin, src, acc)
 
     for py in range(npix):

@@ -1,4 +1,6 @@
 """The public entry point: parameters -> the four maps on a grid (physics.md)."""
+from functools import lru_cache
+
 import numpy as np
 
 from . import bulge, disc
@@ -16,6 +18,18 @@ def _space(redshift):
     if redshift not in _SPACES:
         _SPACES[redshift] = ParameterSpace(redshift=redshift)
     return _SPACES[redshift]
+
+
+@lru_cache(maxsize=32)
+def _kernel_arguments(grid):
+    """The grid's part of the numba call: sizes, padding and pixel-binned PSF kernels (cached per grid)."""
+    s = grid.oversample
+    k_pho, k_kin = grid.psf_kernel("pho"), grid.psf_kernel("kin")
+    k_pho = np.ones(1) if k_pho is None else k_pho
+    k_kin = np.ones(1) if k_kin is None else k_kin
+    pad = max(len(k_pho), len(k_kin)) // 2
+    return (grid.npix, grid.pixel_kpc, s, pad, binned_kernel(k_pho, s), binned_kernel(k_kin, s),
+            grid.psf_sigma("pho") or 0.0, grid.psf_sigma("kin") or 0.0, grid.centre_zoom)
 
 
 def simulate(params, grid, redshift=0.03, check=True):
@@ -45,17 +59,9 @@ def simulate(params, grid, redshift=0.03, check=True):
     arr = space.validate(params) if check else np.atleast_2d(np.asarray(params, dtype=np.float64))
     single = np.ndim(params) == 1 or isinstance(params, dict)
     arr = np.ascontiguousarray(arr)
-    s = grid.oversample
-    k_pho, k_kin = grid.psf_kernel("pho"), grid.psf_kernel("kin")
-    sig_pho, sig_kin = grid.psf_sigma("pho") or 0.0, grid.psf_sigma("kin") or 0.0
-    k_pho = np.ones(1) if k_pho is None else k_pho
-    k_kin = np.ones(1) if k_kin is None else k_kin
-    pad = max(len(k_pho), len(k_kin)) // 2
-    k_pho, k_kin = binned_kernel(k_pho, s), binned_kernel(k_kin, s)
     out = np.empty((arr.shape[0], 4, grid.npix, grid.npix))
-    args = (grid.npix, grid.pixel_kpc, s, pad, k_pho, k_kin, sig_pho, sig_kin, grid.centre_zoom, rho_crit(z), G,
-            bulge.TABLES, bulge.GAMMA0, bulge.DGAMMA, bulge.LN_S0, bulge.DLN_S, disc.LN_G_TABLE, disc.LN_Y0,
-            disc.DLN_Y)
+    args = _kernel_arguments(grid) + (rho_crit(z), G, bulge.TABLES, bulge.GAMMA0, bulge.DGAMMA, bulge.LN_S0,
+                                      bulge.DLN_S, disc.LN_G_TABLE, disc.LN_Y0, disc.DLN_Y)
     if arr.shape[0] == 1:  # no thread launch for the batch-1 latency that a sampler pays
         render_one(arr[0], *args, out[0])
     else:
