@@ -15,8 +15,11 @@ def atomic_path(path, suffix=None):
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path) + "-",
                                suffix=os.path.splitext(path)[1] if suffix is None else suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions of a normal open()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,81 @@
+"""The two numbers that decide whether the emulator is worth using, measured side by side in one run:
+its speed-up over the converged HR simulation it replaces (batch 1, one CPU thread: what a dynesty worker pays per
+likelihood call) and how close its maps are to that simulation's."""
+import os
+import platform
+import time
+
+import numpy as np
+
+from simulator import ParameterSpace, simulate
+from simulator.convergence import relative_changes
+
+
+def _median_latency(fn, items, repeats):
+    for item in items[:2]:  # warm up (numba compilation, torch allocations)
+        fn(item)
+    times = []
+    for _ in range(repeats):
+        for item in items:
+            t0 = time.perf_counter()
+            fn(item)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1):
+    """Speed and accuracy of ``emulator`` against ``simulate(params, emulator.hr_grid)`` on random galaxies.
+
+    Returns a dict: per-galaxy median latencies (s) of the emulator and of the converged HR simulation at batch 1
+    with ``threads`` threads, their ratio, the emulator's latency per galaxy at batch 64, and per map the median
+    and 95th-percentile error of the emulated maps (relative for brightness, dispersion and M/L; for the velocity
+    relative to the local rms speed sqrt(v^2 + sigma^2), and in km/s).
+    """
+    import numba
+    import torch
+
+    numba.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    emulator.set_num_threads(threads)
+    space = ParameterSpace(bounds=np.asarray(emulator.bounds), redshift=emulator.redshift)
+    params = space.sample_lhs(n_galaxies, seed=seed)
+    t_emu = _median_latency(emulator, list(params), repeats)
+    t_hr = _median_latency(lambda p: simulate(p, emulator.hr_grid, emulator.redshift), list(params), repeats)
+    batch = params[: min(64, len(params))]
+    emulator(batch)
+    t0 = time.perf_counter()
+    emulated = emulator(batch)
+    t_batch = (time.perf_counter() - t0) / len(batch)
+    emulated = emulator(params)
+    truth = simulate(params, emulator.hr_grid, emulator.redshift)
+    rel = relative_changes(truth, emulated)
+    dv = np.abs(emulated[:, 1] - truth[:, 1])
+    names = ("B", "v", "sigma", "ML")
+    errors = {name: {"median": float(np.median(rel[:, c])), "p95": float(np.percentile(rel[:, c], 95))}
+              for c, name in enumerate(names)}
+    errors["v_kms"] = {"median": float(np.median(dv)), "p95": float(np.percentile(dv, 95))}
+    return {
+        "n_galaxies": int(n_galaxies), "seed": int(seed), "threads": int(threads), "cores": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "emulator_ms": t_emu * 1e3, "hr_simulation_ms": t_hr * 1e3, "speedup": t_hr / t_emu,
+        "emulator_batch64_ms_per_galaxy": t_batch * 1e3, "errors": errors,
+        "median_error_worst_map": max(errors[n]["median"] for n in names),
+    }
+
+
+def format_report(r):
+    """Human-readable lines of :func:`benchmark_emulator`'s result."""
+    lines = [
+        f"{r['n_galaxies']} random galaxies (seed {r['seed']}), {r['threads']} thread(s), {r['cores']} cores",
+        f"  converged HR simulation : {r['hr_simulation_ms']:8.3f} ms per galaxy (batch 1)",
+        f"  emulator (LR sim + net) : {r['emulator_ms']:8.3f} ms per galaxy (batch 1), "
+        f"{r['emulator_batch64_ms_per_galaxy']:.3f} ms at batch 64",
+        f"  speed-up                : {r['speedup']:8.1f} x",
+        "  emulator error vs converged HR (median / 95th percentile):",
+    ]
+    e = r["errors"]
+    for name, label in (("B", "brightness (relative)"), ("v", "velocity (rel. to rms speed)"),
+                        ("sigma", "dispersion (relative)"), ("ML", "M/L (relative)")):
+        lines.append(f"    {label:<30} {100 * e[name]['median']:7.3f} % / {100 * e[name]['p95']:7.3f} %")
+    lines.append(f"    {'velocity (km/s)':<30} {e['v_kms']['median']:7.3f}   / {e['v_kms']['p95']:7.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""The inference rewrites give the same numbers as the layers they replace."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from training.fast_layers import BicubicUpsample, subpixel_from_transposed
+
+
+@pytest.mark.parametrize("c_in, c_out, k, r, p", [(60, 16, 9, 2, 4), (16, 4, 9, 2, 4), (56, 4, 9, 4, 3),
+                                                   (8, 3, 5, 2, 2), (6, 2, 4, 2, 1)])
+def test_subpixel_equals_transposed(c_in, c_out, k, r, p):
+    torch.manual_seed(0)
+    op = r - k + 2 * p
+    tconv = nn.ConvTranspose2d(c_in, c_out, k, stride=r, padding=p, output_padding=op)
+    x = torch.randn(3, c_in, 7, 9)
+    with torch.no_grad():
+        ref = tconv(x)
+        got = subpixel_from_transposed(tconv)(x)
+    assert got.shape == ref.shape == (3, c_out, 7 * r, 9 * r)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_bicubic_matrix_equals_interpolate():
+    x = torch.randn(2, 4, 20, 20)
+    ref = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(BicubicUpsample(20, 4)(x), ref, rtol=1e-5, atol=1e-5)
+    # other sizes fall back to interpolate
+    y = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(BicubicUpsample(20, 4)(y), F.interpolate(y, scale_factor=4, mode="bicubic",
+                                                                          align_corners=False))
+
+
+def test_rejects_what_it_cannot_rewrite():
+    with pytest.raises(TypeError):
+        subpixel_from_transposed(nn.Conv2d(2, 2, 3))
+    with pytest.raises(ValueError, match="exactly its stride"):
+        subpixel_from_transposed(nn.ConvTranspose2d(2, 2, 9, stride=2, padding=4))
