@@ -12,7 +12,7 @@ import os
 import numpy as np
 from numba import njit
 
-from .interp import lagrange4, stencil
+from .interp import stencil
 
 N_SERIES = 8
 _TABLE_FILE = os.path.join(os.path.dirname(__file__), "data", "dehnen_tables.npz")
@@ -69,11 +69,16 @@ def bulge_slice(gamma, tables, gamma0, dgamma):
 
 
 @njit(cache=True, inline="always")
-def _table_value(sl, q, ln_s0, dln, ln_s):
-    n = sl.shape[1]
+def _table_pair(sl, q, ln_s0, dln, ln_s):
+    """exp of rows q and q + 1 of the slice at ln_s (one stencil for both)."""
     if ln_s < ln_s0:  # below the table: the local power law of the first two nodes
-        return math.exp(sl[q, 0] + (sl[q, 1] - sl[q, 0]) / dln * (ln_s - ln_s0))
-    return math.exp(lagrange4(sl[q], ln_s0, dln, ln_s))
+        t = (ln_s - ln_s0) / dln
+        return (math.exp(sl[q, 0] + (sl[q, 1] - sl[q, 0]) * t),
+                math.exp(sl[q + 1, 0] + (sl[q + 1, 1] - sl[q + 1, 0]) * t))
+    i, w0, w1, w2, w3 = stencil(sl.shape[1], ln_s0, dln, ln_s)
+    a = w0 * sl[q, i] + w1 * sl[q, i + 1] + w2 * sl[q, i + 2] + w3 * sl[q, i + 3]
+    b = w0 * sl[q + 1, i] + w1 * sl[q + 1, i + 1] + w2 * sl[q + 1, i + 2] + w3 * sl[q + 1, i + 3]
+    return math.exp(a), math.exp(b)
 
 
 @njit(cache=True)
@@ -88,7 +93,7 @@ def bulge_IJ(s, sl, series, ln_s0, dln):
             sj += series[1, k] * pw * inv
             pw *= inv
         return si, sj
-    return _table_value(sl, 0, ln_s0, dln, ln_s), _table_value(sl, 1, ln_s0, dln, ln_s)
+    return _table_pair(sl, 0, ln_s0, dln, ln_s)
 
 
 @njit(cache=True)
@@ -103,7 +108,7 @@ def bulge_cylinder(s, sl, series, totals, ln_s0, dln):
             tj += series[3, k] * pw * inv
             pw *= inv
         return totals[0] - ti, totals[1] - tj
-    return _table_value(sl, 2, ln_s0, dln, ln_s), _table_value(sl, 3, ln_s0, dln, ln_s)
+    return _table_pair(sl, 2, ln_s0, dln, ln_s)
 
 
 @njit(cache=True, inline="always")
