@@ -13,10 +13,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Emulator": "galsr.emulator",
-    "ForwardModel": "galsr.forward", "EmulatorForward": "galsr.forward", "SimulatorForward": "galsr.forward",
-    "Galaxy": "galsr.galaxy_io", "read_galaxy": "galsr.galaxy_io", "write_galaxy": "galsr.galaxy_io",
+    "ForwardModel": "galsr.forward_models", "EmulatorForward": "galsr.forward_models",
+    "SimulatorForward": "galsr.forward_models",
+    "Galaxy": "galsr.galaxy", "read_galaxy": "galsr.galaxy", "write_galaxy": "galsr.galaxy",
     "make_mock": "galsr.mock",
-    "fit": "galsr.fit",
+    "fit": "galsr.fitting",
     "benchmark_emulator": "galsr.benchmark",
 }
 
@@ -27,8 +28,5 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        module = importlib.import_module(_LAZY[name])
-        if name == "fit":  # the function, not the module of the same name
-            return module.fit
-        return getattr(module, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'galsr' has no attribute {name!r}")

@@ -20,13 +20,15 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .pyro_compat import register_numpy_serializers, to_builtins
-from .tune_space import build_config_space, parse_groups, THESIS_BEST
+from .tune_report import write_text_atomic
+from .tune_space import THESIS_BEST, build_config_space, parse_groups
 from .tune_worker import OBJECTIVES, SETTINGS_NAME, config_id_str, dataset_fingerprint
 
 log = logging.getLogger("galsr.tune")
@@ -66,10 +68,7 @@ class TuneResult:
 
 def _atomic_write_json(path, obj):
     """JSON-dump obj (numpy values converted) to path atomically (tmp file in the same dir + os.replace)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(to_builtins(obj), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(to_builtins(obj), indent=2, sort_keys=True) + "\n")
 
 
 def bohb_budgets(min_budget, max_budget, eta):
@@ -103,7 +102,7 @@ def validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objec
         raise ValueError(f"min_budget ({min_budget}) > max_budget ({max_budget}): expected min_budget <= max_budget")
     if not eta >= 2:
         raise ValueError(f"eta: expected >= 2 (hpbandster keeps 1/eta of the configs per rung), got {eta}")
-    if int(workers) < 0:
+    if int(workers) < 0 or int(workers) != workers:
         raise ValueError(f"workers: expected >= 0 local workers (0 = only remote tune-workers), got {workers}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
@@ -113,16 +112,12 @@ def validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objec
 
 def check_dataset(path):
     """Refuse a missing, incomplete or wrongly laid out dataset (ValueError naming the file); returns str path."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"dataset {path!r}: no such file")
-    try:
-        from simulator import load_dataset
-    except ImportError:
-        from simulator.dataset import load_dataset
+    from .data import open_dataset_file
 
-    with load_dataset(path) as ds:  # raises ValueError for incomplete files / wrong layout
-        n_train, n_val = len(ds.train_indices()), len(ds.val_indices())
+    path = str(path)
+    with open_dataset_file(path) as f:  # raises ValueError for missing / incomplete files and wrong layouts
+        split = f["split"][()]
+    n_train, n_val = int(np.sum(split == 0)), int(np.sum(split == 1))
     if n_train < 1 or n_val < 1:
         raise ValueError(f"dataset {path!r}: needs training and validation rows, got {n_train} and {n_val}")
     return path
@@ -316,30 +311,58 @@ def _run_master(master, n_iterations, min_n_workers, local_procs, worker_timeout
     return box["result"]
 
 
-def _load_or_write_settings(out_dir, resume, record):
-    """Check ``resume`` against out_dir's state and its saved settings; write the (updated) settings file."""
+#: Settings that define a directory's objective: a resumed session inherits them (None) or must repeat them.
+OBJECTIVE_KEYS = ("groups", "objective", "base_config", "latency_weight", "latency_cap_ms", "latency_ref_ms")
+
+
+def _merge_session_record(out_dir, resume, record):
+    """Check ``resume`` against out_dir's state; on resume inherit the objective settings that ``record`` leaves
+    None and refuse ones that differ (ValueError). Returns the record to write (sessions accumulated)."""
     out_dir = Path(out_dir)
     fn = out_dir / SETTINGS_FILE
     has_results = (out_dir / "results.json").exists() and (out_dir / "results.json").stat().st_size > 0
-    if resume:
-        if not fn.exists():
-            raise ValueError(f"--resume: {out_dir} holds no previous tuning run ({SETTINGS_FILE} missing)")
-        old = json.loads(fn.read_text())
-        for key in ("groups", "objective"):
-            if old.get(key) != record[key]:
-                raise ValueError(f"--resume: {key} of {out_dir} is {old.get(key)!r}, this run asks for "
-                                 f"{record[key]!r}; use a new --out")
-        record["sessions"] = old.get("sessions", []) + record["sessions"]
-    elif has_results or fn.exists():
-        raise ValueError(f"--out {out_dir} already holds tuning results: pass --resume to continue, or another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(fn, record)
+    if not resume:
+        if has_results:
+            raise ValueError(f"--out {out_dir} already holds tuning results: pass --resume to continue, or another "
+                             "--out")
+        return record
+    if not fn.exists():
+        raise ValueError(f"--resume: {out_dir} holds no previous tuning run ({SETTINGS_FILE} missing)")
+    old = json.loads(fn.read_text())
+    for key in OBJECTIVE_KEYS:
+        if record.get(key) is None:
+            record[key] = old.get(key)
+        elif to_builtins(record[key]) != old.get(key):
+            raise ValueError(f"--resume: {key} of {out_dir} is {old.get(key)!r}, this run asks for {record[key]!r}; "
+                             "resume with the same settings or use a new --out")
+    record["sessions"] = old.get("sessions", []) + record["sessions"]
+    return record
+
+
+def _prepare_directory(out_dir, resume, latency_repeats, record):
+    """Merge the session ``record`` with out_dir's settings (see _merge_session_record), fill the defaults
+    (thesis base config, groups "all", objective "l1", w = 0.5, the measured thesis latency as reference for
+    "l1+latency") and write ``tune_settings.json``. Returns the completed record."""
+    record = _merge_session_record(out_dir, resume, record)
+    record["base_config"] = record["base_config"] or dict(THESIS_BEST)
+    record["groups"] = list(parse_groups(record["groups"] or "all"))
+    record["objective"] = record["objective"] or "l1"
+    record["latency_weight"] = 0.5 if record["latency_weight"] is None else float(record["latency_weight"])
+    if record["objective"] == "l1+latency" and record["latency_ref_ms"] is None and record["latency_cap_ms"] is None:
+        from .tune_worker import latency_of_config
+
+        fp = dataset_fingerprint(record["dataset"])
+        record["latency_ref_ms"] = latency_of_config({**record["base_config"], **THESIS_BEST}, fp["lr_shape"][0],
+                                                     fp["lr_shape"][-1], repeats=latency_repeats)[0]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    _atomic_write_json(Path(out_dir) / SETTINGS_FILE, record)
+    return record
 
 
 def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=2, workers=1, objective="l1",
          seed=0, *, groups="all", resume=False, optimizer="bohb", base_config=None, max_train=None, max_val=None,
-         latency_weight=0.5, latency_cap_ms=None, latency_ref_ms=None, latency_repeats=30, host="127.0.0.1",
-         port=0, run_id=None, num_threads=1, worker_timeout=120.0, progress=True, report=True):
+         latency_weight=None, latency_cap_ms=None, latency_ref_ms=None, latency_repeats=30, host="127.0.0.1",
+         port=0, run_id=None, num_threads=1, worker_timeout=120.0, min_workers=None, progress=True, report=True):
     """Tune iSRCNN's sizes and training hyperparameters with hpbandster's BOHB (budget = epochs).
 
     Args:
@@ -349,14 +372,19 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
         min_budget, max_budget: epochs (> 0, min <= max); budgets are max * eta**-k, rounded to whole epochs.
         eta: float >= 2, reduction factor (the thesis: 2).
         workers: int >= 0, local worker processes (0: only workers joining with ``galsr tune-worker``).
-        objective: "l1" (validation L1) or "l1+latency" (see ``training.tune_worker.objective_loss``).
-        seed: int, seeds BOHB's sampler, the search space and every training run.
-        groups: "all", "local", "global" or a list, the searched hyperparameter groups (``tune_space.GROUPS``).
-        resume: continue ``out_dir``: warm-start BOHB from its results and append to them.
+        objective: "l1" (validation L1) or "l1+latency" (see ``training.tune_worker.objective_loss``); None: "l1"
+            (or the directory's on resume).
+        seed: int, seeds every training run, and BOHB's sampler and the search space (with ``seed + k`` in the
+            k-th resumed session of a directory, so a resume does not redraw the same random configurations).
+        groups: "all", "local", "global" or a list, the searched hyperparameter groups (``tune_space.GROUPS``);
+            None: "all" (or the directory's on resume).
+        resume: continue ``out_dir``: warm-start BOHB from its results and append to them. The objective settings
+            (groups, objective, base_config, latency_*) are the directory's: None inherits them, a different value
+            raises ValueError.
         optimizer: "bohb" or "random" (hpbandster's RandomSearch at max_budget; same logging and report).
         base_config: dict, training config for everything not searched (default: the thesis values).
         max_train, max_val: int or None, cap on training / validation rows used per evaluation.
-        latency_weight: exponent w of the soft latency penalty (objective "l1+latency").
+        latency_weight: exponent w of the soft latency penalty (objective "l1+latency"; None: 0.5).
         latency_cap_ms: float [ms] or None, hard-ish latency cap (loss *= (lat/cap)**8 above it).
         latency_ref_ms: float [ms] or None, latency with penalty factor 1 (default: measured thesis iSRCNN).
         latency_repeats: int, timed forward passes per latency measurement (median).
@@ -365,6 +393,8 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
         run_id: str or None (a fresh "galsr-xxxxxxxx" by default).
         num_threads: int, torch threads per worker for training.
         worker_timeout: float [s], how long to wait for workers to register / to come back before giving up.
+        min_workers: int or None, workers (local + joined) to wait for before the first job (default:
+            max(1, workers)).
         progress: print one line per finished evaluation to stderr.
         report: write the report files (``training.tune_report.write_report``) at the end.
 
@@ -373,8 +403,8 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
     """
     from hpbandster.core.nameserver import NameServer
 
-    validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objective, optimizer)
-    groups = parse_groups(groups)
+    validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objective or "l1", optimizer)
+    groups = None if groups is None else list(parse_groups(groups))
     dataset_path = os.path.abspath(check_dataset(dataset_path))
     out_dir = Path(out_dir).absolute()
     register_numpy_serializers()
@@ -383,17 +413,15 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
                "min_budget": float(min_budget), "max_budget": float(max_budget), "eta": float(eta),
                "workers": int(workers), "seed": int(seed), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                        time.gmtime())}
-    base_config = {**THESIS_BEST, **(base_config or {})}
-    if objective == "l1+latency" and latency_ref_ms is None and latency_cap_ms is None:
-        from .tune_worker import latency_of_config
-
-        fp = dataset_fingerprint(dataset_path)
-        latency_ref_ms = latency_of_config(base_config | THESIS_BEST, fp["lr_shape"][0], fp["lr_shape"][-1],
-                                           repeats=latency_repeats)[0]
-    record = {"dataset": dataset_path, "groups": list(groups), "objective": objective, "sessions": [session],
-              "latency_ref_ms": latency_ref_ms, "latency_weight": latency_weight, "latency_cap_ms": latency_cap_ms,
-              "base_config": base_config}
-    _load_or_write_settings(out_dir, resume, record)
+    record = _prepare_directory(out_dir, resume, latency_repeats, {
+        "dataset": dataset_path, "groups": groups, "objective": objective, "sessions": [session],
+        "base_config": {**THESIS_BEST, **base_config} if base_config else None, "latency_weight": latency_weight,
+        "latency_cap_ms": latency_cap_ms, "latency_ref_ms": latency_ref_ms})
+    groups, objective, base_config = record["groups"], record["objective"], record["base_config"]
+    latency_weight, latency_cap_ms, latency_ref_ms = (record[k] for k in ("latency_weight", "latency_cap_ms",
+                                                                          "latency_ref_ms"))
+    # each session of a directory samples afresh: seed + session index (training itself always uses ``seed``)
+    sampler_seed = int(seed) + len(record["sessions"]) - 1
     previous = load_results(out_dir, drop_failed=True) if resume else None
     offset = _next_iteration_offset(out_dir)
 
@@ -404,10 +432,18 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
                 "latency_repeats": latency_repeats, "seed": int(seed)}
     total = planned_evaluations(n_iterations, min_budget, max_budget, eta, optimizer)
     logger = ResultLogger(str(out_dir), offset=offset, total=total, progress=progress)
-    np.random.seed(int(seed))  # BOHB's config generator draws from numpy's global generator
+    np.random.seed(sampler_seed)  # BOHB's config generator draws from numpy's global generator
 
+    quiet = warnings.catch_warnings()
+    quiet.__enter__()  # hpbandster 0.7.4 calls ConfigSpace 1.x APIs that warn of their deprecation on every sample
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="hpbandster")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="Pyro4")  # Event.isSet
     ns = NameServer(run_id=run_id, working_directory=str(out_dir), host=host, port=int(port))
-    ns_host, ns_port = ns.start()
+    try:
+        ns_host, ns_port = ns.start()
+    except BaseException:
+        quiet.__exit__(None, None, None)
+        raise
     settings_daemon = master = None
     procs = []
     try:
@@ -420,11 +456,12 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
         procs = _start_local_workers(int(workers), ns_host, ns_port, run_id, worker_timeout, num_threads)
         cls = _optimizer_class(optimizer)
         cls.worker_timeout, cls.local_processes = float(worker_timeout), tuple(procs)
-        master = cls(configspace=build_config_space(groups, seed=seed), run_id=run_id, eta=eta,
+        master = cls(configspace=build_config_space(groups, seed=sampler_seed), run_id=run_id, eta=eta,
                      min_budget=min_budget, max_budget=max_budget, nameserver=ns_host, nameserver_port=ns_port,
                      host=host, ping_interval=5, result_logger=logger, previous_result=previous,
                      working_directory=str(out_dir))
-        _run_master(master, int(n_iterations), max(1, int(workers)), procs, float(worker_timeout))
+        _run_master(master, int(n_iterations), int(min_workers or max(1, int(workers))), procs,
+                    float(worker_timeout))
     finally:
         if master is not None:
             master.shutdown(shutdown_workers=True)
@@ -435,8 +472,12 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
                 p.join(timeout=5)
         if settings_daemon is not None:
             settings_daemon.shutdown()
-        ns.shutdown()
+        try:
+            ns.shutdown()
+        except FileNotFoundError:  # its credentials file was removed under it
+            ns.conf_fn = None
         (out_dir / "nameserver.json").unlink(missing_ok=True)
+        quiet.__exit__(None, None, None)
     return summarize(out_dir, run_id=run_id, report=report)
 
 

@@ -15,9 +15,9 @@ Objective (``loss`` that BOHB minimises, :func:`objective_loss`):
   cap is given and exceeded (10 % over the cap doubles the loss). ``ref_ms`` defaults to the latency of the thesis
   iSRCNN (60/16/8) measured by the driver on its machine at start.
 
-Latency = median over repeats of one forward pass of the trained network on one galaxy (batch 1), one CPU thread,
-in ``torch.inference_mode`` after warm-up, in milliseconds. It excludes the (configuration-independent) LR
-simulation and normalisation.
+Latency = one forward pass of the trained network's inference copy (what ``galsr.Emulator`` runs) on one galaxy
+(batch 1), one CPU thread, in ``torch.inference_mode`` after warm-up, in milliseconds: the smallest of the medians
+of 3 blocks of repeats (:func:`measure_latency_ms`). It excludes the (configuration-independent) LR simulation and normalisation.
 """
 import json
 import logging
@@ -30,6 +30,7 @@ from pathlib import Path
 from hpbandster.core.worker import Worker
 
 from .pyro_compat import register_numpy_serializers, to_builtins
+from .tune_report import write_text_atomic
 from .tune_space import to_train_config
 
 #: Name under which the driver publishes the run settings in the nameserver (format with run_id).
@@ -142,14 +143,19 @@ def objective_loss(val_l1, latency_ms, objective="l1", ref_ms=None, weight=0.5, 
     return loss
 
 
-def measure_latency_ms(model, input_shape, repeats=30, warmup=5):
-    """Median wall time [ms] of ``model(x)`` for one input of ``input_shape`` on one CPU thread.
+def measure_latency_ms(model, input_shape, repeats=30, warmup=5, blocks=3):
+    """Single-thread CPU latency [ms] of ``model(x)`` for one input of ``input_shape``.
+
+    The ``repeats`` timed passes (after ``warmup`` untimed ones) are split into ``blocks`` consecutive blocks;
+    the result is the smallest block median. The median discards single slow passes; taking the quietest block
+    discards stretches in which other processes (the other workers' training) held the core.
 
     Args:
         model: torch.nn.Module (put in eval mode here).
         input_shape: tuple, e.g. (1, 4, 20, 20) for one galaxy.
-        repeats: int, timed forward passes (the median is returned).
+        repeats: int >= blocks, timed forward passes.
         warmup: int, untimed passes first.
+        blocks: int >= 1.
     """
     import numpy as np
     import torch
@@ -166,49 +172,43 @@ def measure_latency_ms(model, input_shape, repeats=30, warmup=5):
                 model(x)
                 if i >= warmup:
                     times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1e3)
+        return float(min(np.median(b) for b in np.array_split(np.array(times), max(1, int(blocks)))) * 1e3)
     finally:
         torch.set_num_threads(previous)
 
 
-def model_input_shape(train_config, n_channels, n_lr):
-    """Input shape of one galaxy: (1, C, n, n), or (C, 1, n, n) when channels are separate images."""
-    if train_config.get("per_channel_images"):
-        return (n_channels, 1, n_lr, n_lr)
-    return (1, n_channels, n_lr, n_lr)
+def latency_of_model(model, n_channels, n_lr, repeats=30):
+    """(latency_ms, n_params) of a network on one galaxy, timed on the inference copy the Emulator runs
+    (``training.models.inference_model``: sub-pixel instead of transposed convolutions, matrix bicubic) with an
+    input (1, C, n, n) of normalised LR maps (models fold channels into the batch themselves in per-channel mode)."""
+    from .models import inference_model, n_parameters
+
+    fast = inference_model(model, n_lr)
+    return measure_latency_ms(fast, (1, n_channels, n_lr, n_lr), repeats=repeats), n_parameters(model)
 
 
 def latency_of_emulator_file(path, n_channels, n_lr, repeats=30):
-    """(latency_ms, n_params) of the network stored in an emulator file (weights loaded, batch-1 latency)."""
+    """(latency_ms, n_params) of the trained network stored in an emulator file."""
     from .emulator_file import load_emulator
-    from .models import build_model
 
-    ef = load_emulator(path)
-    model = build_model(ef.model_name, **ef.hparams)
-    model.load_state_dict(ef.state_dict)
-    shape = model_input_shape(ef.hparams, n_channels, n_lr)
-    n_params = int(sum(p.numel() for p in model.parameters()))
-    return measure_latency_ms(model, shape, repeats=repeats), n_params
+    return latency_of_model(load_emulator(path).build_model(), n_channels, n_lr, repeats=repeats)
 
 
 def latency_of_config(train_config, n_channels, n_lr, repeats=30):
     """(latency_ms, n_params) of an untrained network built from a training config (latency needs no weights)."""
     from .models import build_model
 
-    hparams = {k: v for k, v in train_config.items() if k in ("n0", "ni", "m", "bicubic_skip",
-                                                               "two_stage_upsampling", "per_channel_images")}
-    model = build_model(train_config.get("model", "isrcnn"), **hparams)
-    n_params = int(sum(p.numel() for p in model.parameters()))
-    return measure_latency_ms(model, model_input_shape(train_config, n_channels, n_lr), repeats=repeats), n_params
+    model = build_model(train_config.get("model", "isrcnn"), channels=n_channels, **{
+        k: v for k, v in train_config.items() if k not in ("model", "channels")})
+    return latency_of_model(model, n_channels, n_lr, repeats=repeats)
 
 
 def dataset_fingerprint(path):
-    """Cheap identity of a dataset file: dict of rows, seed, creation time and LR shape (JSON-safe)."""
-    import h5py
+    """Identity of a dataset file: {"fingerprint": sha256 of params/split/seed (training.data), "lr_shape"}."""
+    from .data import fingerprint, open_dataset_file
 
-    with h5py.File(path, "r") as f:
-        return to_builtins({"n": int(f["lr"].shape[0]), "lr_shape": list(f["lr"].shape[1:]),
-                            "seed": f.attrs.get("seed"), "created_utc": str(f.attrs.get("created_utc", ""))})
+    with open_dataset_file(path) as f:
+        return {"fingerprint": fingerprint(f), "lr_shape": [int(d) for d in f["lr"].shape[1:]]}
 
 
 def config_id_str(config_id):
@@ -270,7 +270,7 @@ class TuneWorker(Worker):
                        resume=resume, progress=False, max_train=s.get("max_train"), max_val=s.get("max_val"),
                        num_threads=s.get("num_threads"))
         seconds = time.perf_counter() - t0
-        _atomic_write_text(side, json.dumps({"epochs": epochs}))
+        write_text_atomic(side, json.dumps({"epochs": epochs}))
         val_l1 = float(result.best_val_l1)
         latency_ms, n_params = latency_of_emulator_file(str(out), self.n_channels, self.n_lr,
                                                          repeats=int(s.get("latency_repeats", 30)))
@@ -280,14 +280,6 @@ class TuneWorker(Worker):
                 "epochs_trained": epochs - (done if resume else 0), "train_seconds": seconds,
                 "model_path": str(out), "train_config": cfg, "worker": self.worker_id}
         return to_builtins({"loss": loss, "info": info})
-
-
-def _atomic_write_text(path, text):
-    """Write text to path via a temporary file in the same directory and os.replace."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _watch_nameserver(worker, host, port, timeout, stop, interval=2.0):
@@ -337,6 +329,7 @@ def serve(nameserver, run_id, *, port=None, host=None, dataset_path=None, model_
                         nameserver=ns_host, nameserver_port=ns_port,
                         host=host or local_address_towards(ns_host), id=worker_id)
     worker.lost_nameserver = False
+    from . import train  # noqa: F401  (import torch & co. now, not during the first job)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_nameserver, args=(worker, ns_host, ns_port, timeout, stop),
                                name="galsr-tune-ns-watch", daemon=True)
@@ -344,7 +337,8 @@ def serve(nameserver, run_id, *, port=None, host=None, dataset_path=None, model_
     try:
         worker.run(background=False)
     except (Pyro4.errors.PyroError, OSError):
-        if not worker.lost_nameserver:
+        # after serving, only the de-registration can fail (the driver may already have stopped the nameserver)
+        if not worker.lost_nameserver and getattr(worker, "pyro_daemon", None) is None:
             raise
     finally:
         stop.set()

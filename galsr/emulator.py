@@ -1,0 +1,169 @@
+"""The galsr emulator: HR maps of galaxies from their 18 parameters, in about a millisecond.
+
+``Emulator(params)`` simulates the cheap LR maps (simulator.simulate on the emulator's LR grid), normalises them
+with the transform stored in the emulator file, super-resolves them with the network and inverts the transform:
+HR maps (B [Lsun/kpc^2], v [km/s], sigma [km/s], M/L [Msun/Lsun]) on the emulator's HR grid, float64 numpy.
+"""
+import os
+from importlib import resources
+
+import numpy as np
+import torch
+
+DEFAULT_RESOURCE = "default.galsr"
+
+
+class Emulator:
+    """A trained super-resolution emulator (see ``training.emulator_file`` for the file format).
+
+    Attributes:
+        lr_grid, hr_grid: simulator.Grid of the network's input and output maps.
+        redshift: float.
+        param_names: tuple of the 18 parameter names (simulator.PARAM_NAMES order).
+        bounds: (18, 2) float64 array, the parameter box the emulator was trained on.
+        error_maps: (4, n_hr, n_hr) float64, per-pixel RMS emulator error on the validation set (brightness in
+            dex, v and sigma in km/s, M/L in Msun/Lsun), to add in quadrature to the data errors in a fit.
+        metadata: dict, everything the file stores (training config, validation metrics, data fingerprint, ...).
+        transform: training.transform.MapTransform.
+        model_name, hparams: the network.
+        path: str, the file it was loaded from.
+    """
+
+    def __init__(self, emulator_file, num_threads=None):
+        from simulator import PARAM_NAMES, Grid, ParameterSpace
+        from training.models import inference_model
+        from training.transform import MapTransform
+
+        ef = emulator_file
+        meta = ef.metadata
+        self.path = ef.path
+        self.metadata = meta
+        self.model_name, self.hparams = ef.model_name, dict(ef.hparams)
+        try:
+            self.lr_grid = Grid.from_dict(meta["lr_grid"])
+            self.hr_grid = Grid.from_dict(meta["hr_grid"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.path}: invalid lr_grid/hr_grid in metadata ({exc})") from None
+        if self.hr_grid.npix != 4 * self.lr_grid.npix:
+            raise ValueError(f"{self.path}: HR grid npix {self.hr_grid.npix} is not 4 x LR grid npix "
+                             f"{self.lr_grid.npix}")
+        self.redshift = float(meta["redshift"])
+        self.param_names = tuple(meta["param_names"])
+        if self.param_names != tuple(PARAM_NAMES):
+            raise ValueError(f"{self.path}: parameter names {list(self.param_names)} differ from this galsr's "
+                             f"{list(PARAM_NAMES)}")
+        self.bounds = np.asarray(meta["bounds"], dtype=np.float64)
+        if self.bounds.shape != (len(PARAM_NAMES), 2):
+            raise ValueError(f"{self.path}: bounds have shape {self.bounds.shape}, expected ({len(PARAM_NAMES)}, 2)")
+        self._space = ParameterSpace(bounds=self.bounds, redshift=self.redshift)
+        self.transform = MapTransform.from_dict(meta["transform"])
+        self.channels = self.transform.channels
+        self.error_maps = ef.tensors["error_maps"].double().numpy()
+        self._model = ef.build_model()
+        self._fast = inference_model(self._model, self.lr_grid.npix)
+        self._lo = self.transform.lo.reshape(-1, 1, 1)
+        self._scale = self.transform.scale.reshape(-1, 1, 1)
+        self._log = np.flatnonzero(self.transform.is_log)
+        if num_threads is not None:
+            self.set_num_threads(num_threads)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(cls, path, num_threads=None):
+        """Load an emulator file (``*.galsr``); ValueError for foreign, pickled, tampered or mismatched files."""
+        from training.emulator_file import load_emulator
+
+        return cls(load_emulator(path), num_threads=num_threads)
+
+    @classmethod
+    def default(cls, num_threads=None):
+        """The emulator shipped inside the package (galsr/data/default.galsr)."""
+        path = default_path()
+        if not os.path.exists(path):
+            raise ValueError(f"the default emulator {path!r} is not installed; train one with `galsr train`")
+        return cls.load(path, num_threads=num_threads)
+
+    @staticmethod
+    def set_num_threads(n):
+        """CPU threads of the network (torch) and of the LR simulation (numba), process-wide; 1 gives the lowest
+        batch-1 latency and is what each worker of a parallel fit should use."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"num_threads must be an integer >= 1, got {n!r}")
+        import numba
+
+        torch.set_num_threads(int(n))
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+    # ------------------------------------------------------------------ evaluation
+    def check_grid(self, grid):
+        """Raise ValueError unless ``grid`` (simulator.Grid) covers the same pixels as the emulator's HR grid."""
+        if not self.hr_grid.same_sky(grid):
+            raise ValueError(f"grid {grid.npix} x {grid.npix} pixels of {grid.pixel_kpc:.4g} kpc does not match "
+                             f"the emulator's HR grid ({self.hr_grid.npix} x {self.hr_grid.npix} pixels of "
+                             f"{self.hr_grid.pixel_kpc:.4g} kpc)")
+
+    def validate(self, params):
+        """params as (N, 18) float64 and whether a single galaxy was given; ValueError outside the bounds."""
+        single = isinstance(params, dict) or np.ndim(params) == 1
+        return self._space.validate(params), single
+
+    def simulate_lr(self, params):
+        """LR maps (N, 4, n_lr, n_lr) float64 of validated parameters (N, 18)."""
+        from simulator import simulate
+
+        return simulate(params, self.lr_grid, self.redshift, check=False)
+
+    def _normalise(self, maps):
+        maps = np.array(maps, dtype=np.float64, copy=True)
+        if self._log.size:
+            sub = maps[:, self._log]
+            if not np.all(sub > 0):
+                raise ValueError("LR maps: log-normalised channels must be > 0")
+            maps[:, self._log] = np.log10(sub)
+        return (maps - self._lo) / self._scale
+
+    def _denormalise(self, maps):
+        maps = maps * self._scale + self._lo
+        if self._log.size:
+            maps[:, self._log] = 10.0 ** maps[:, self._log]
+        return maps
+
+    def super_resolve(self, lr_maps, batch_size=256):
+        """HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``."""
+        lr_maps = np.asarray(lr_maps, dtype=np.float64)
+        single = lr_maps.ndim == 3
+        if single:
+            lr_maps = lr_maps[None]
+        n_lr = self.lr_grid.npix
+        if lr_maps.ndim != 4 or lr_maps.shape[1:] != (len(self.channels), n_lr, n_lr):
+            raise ValueError(f"LR maps must have shape (N, {len(self.channels)}, {n_lr}, {n_lr}), got "
+                             f"{lr_maps.shape}")
+        x = torch.from_numpy(self._normalise(lr_maps).astype(np.float32))
+        with torch.inference_mode():
+            if len(x) <= batch_size:
+                y = self._fast(x)
+            else:
+                y = torch.cat([self._fast(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        out = self._denormalise(y.numpy().astype(np.float64))
+        return out[0] if single else out
+
+    def __call__(self, params):
+        """HR maps of galaxies: (18,) or dict -> (4, n_hr, n_hr); (N, 18) -> (N, 4, n_hr, n_hr); float64,
+        physical units. ValueError for parameters outside the emulator's bounds (naming the parameter)."""
+        arr, single = self.validate(params)
+        out = self.super_resolve(self.simulate_lr(arr))
+        return out[0] if single else out
+
+    @property
+    def n_parameters(self):
+        """Number of network weights (int)."""
+        return int(sum(p.numel() for p in self._model.parameters()))
+
+    def __repr__(self):
+        return (f"Emulator({self.model_name} {self.hparams}, LR {self.lr_grid.npix}^2 -> HR {self.hr_grid.npix}^2, "
+                f"z={self.redshift:g}, path={self.path!r})")
+
+
+def default_path():
+    """Path of the shipped default emulator file (galsr/data/default.galsr)."""
+    return str(resources.files("galsr").joinpath("data", DEFAULT_RESOURCE))
