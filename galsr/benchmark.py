@@ -35,12 +35,7 @@ def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1)
     and 95th-percentile error of the emulated maps (relative for brightness, dispersion and M/L; for the velocity
     relative to the local rms speed sqrt(v^2 + sigma^2), and in km/s).
     """
-    import numba
-    import torch
-
-    numba.set_num_threads(threads)
-    torch.set_num_threads(threads)
-    emulator.set_num_threads(threads)
+    emulator.set_num_threads(threads)  # numba and torch
     space = ParameterSpace(bounds=np.asarray(emulator.bounds), redshift=emulator.redshift)
     params = space.sample_lhs(n_galaxies, seed=seed)
     times = _paired_latencies([emulator, lambda p: simulate(p, emulator.hr_grid, emulator.redshift)], list(params),

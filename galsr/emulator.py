@@ -91,8 +91,10 @@ class Emulator:
             raise ValueError(f"num_threads must be an integer >= 1, got {n!r}")
         import numba
 
-        torch.set_num_threads(int(n))
+        # numba first: with its OpenMP threading layer, numba.set_num_threads also sets the OpenMP thread count
+        # that torch uses, so setting torch last is what makes both stick
         numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+        torch.set_num_threads(int(n))
 
     # ------------------------------------------------------------------ evaluation
     def check_grid(self, grid):
