@@ -20,7 +20,7 @@ from .posterior import LikelihoodData, Prior, log_likelihood, prior_transform
 
 CHECKPOINT = "checkpoint.save"
 #: Defaults of the quick start: a complete 18-parameter fit of the example in a few minutes on 2 cores.
-DEFAULTS = dict(nlive=150, dlogz=0.5, bound="multi", sample="rwalk", walks=20, seed=0)
+DEFAULTS = dict(nlive=60, dlogz=0.5, bound="multi", sample="rwalk", walks=15, seed=0)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from .emulator_file import atomic_torch_save, safe_torch_load
+from .emulator_file import atomic_torch_save, load_container
 
 FORMAT = "galsr-checkpoint"
 FORMAT_VERSION = 1
@@ -54,14 +54,6 @@ def save_checkpoint(path, *, epoch, model, best_model, optimizer, scheduler, sta
 
 def load_checkpoint(path):
     """Read a checkpoint; returns dict with KEYS and ``state`` (parsed state_json). ValueError if invalid."""
-    blob = safe_torch_load(path, "checkpoint")
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a galsr training checkpoint")
-    if blob.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format_version {blob.get('format_version')!r}, expected "
-                         f"{FORMAT_VERSION}")
-    missing = [k for k in KEYS if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: checkpoint is missing key(s) {missing}")
+    blob = load_container(path, FORMAT, FORMAT_VERSION, KEYS, "training checkpoint")
     blob["state"] = json.loads(blob["state_json"])
     return blob

@@ -127,23 +127,31 @@ def safe_torch_load(path, what="file"):
                          f"(weights_only load failed: {type(exc).__name__} {text[:200]})") from None
 
 
+def load_container(path, fmt, version, keys, what):
+    """safe_torch_load + the checks every galsr container shares: a dict of format ``fmt``, ``format_version``
+    ``version``, holding ``keys``. Returns the dict; ValueError naming the file otherwise."""
+    blob = safe_torch_load(path, what)
+    path = os.fspath(path)
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(f"{path}: not a galsr {what} (format {found!r}, expected {fmt!r})")
+    if blob.get("format_version") != version:
+        raise ValueError(f"{path}: {what} format_version {blob.get('format_version')!r} is not supported "
+                         f"(expected {version})")
+    missing = [k for k in keys if k not in blob]
+    if missing:
+        raise ValueError(f"{path}: {what} is missing key(s) {missing}")
+    return blob
+
+
 def load_emulator(path):
     """Read and validate an emulator file; returns EmulatorFile.
 
     Raises ValueError (naming the file) for pickled/foreign files, a wrong format version, missing keys, or
     weights/tensors whose shapes do not match the architecture and grids in the metadata.
     """
-    blob = safe_torch_load(path, "emulator file")
+    blob = load_container(path, FORMAT, FORMAT_VERSION, TOP_KEYS, "emulator file")
     path = os.fspath(path)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise ValueError(f"{path}: not a galsr emulator file (format {found!r}, expected {FORMAT!r})")
-    if blob.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: emulator format_version {blob.get('format_version')!r} is not supported "
-                         f"(expected {FORMAT_VERSION}); retrain or convert it")
-    missing = [k for k in TOP_KEYS if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: missing key(s) {missing}")
     try:
         meta = json.loads(blob["metadata_json"])
     except (TypeError, json.JSONDecodeError) as exc:

@@ -14,7 +14,7 @@ def register(subparsers):
     src.add_argument("--emulator", help="emulator file (default: the shipped one)")
     src.add_argument("--forward", choices=("emulator", "simulator"), default="emulator",
                      help="forward model: the emulator (default) or the full simulation on the data's own grid")
-    p.add_argument("--nlive", type=int, help="live points (default 150)")
+    p.add_argument("--nlive", type=int, help="live points (default 60: a quick look; use 200+ for final results)")
     p.add_argument("--dlogz", type=float, help="stopping criterion on the remaining evidence (default 0.5)")
     p.add_argument("--workers", type=int, default=2, help="likelihood processes (default 2)")
     add_param_option(p, "--fix", "hold a parameter fixed at a value (repeatable)")
