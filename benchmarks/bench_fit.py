@@ -39,15 +39,15 @@ def speed_comparison(args, tmp):
     runs = {f: _run(galaxy, f, free, args, os.path.join(tmp, f)) for f in ("emulator", "simulator")}
     print(f"\n== same mock, same settings (nlive {args.nlive}, dlogz {args.dlogz}, seed {args.seed}, "
           f"{args.workers} workers), {len(free)} free parameters ==")
-    print(f"{'':<26}{'emulator':>14}{'simulator':>14}")
+    print(f"{'':<26}{'emulator':>20}{'simulator':>20}")
     rows = [("wall time [s]", "wall_time_s", "{:.1f}"), ("likelihood calls", "n_likelihood_calls", "{:d}"),
             ("model call [ms]", "forward_model_latency_ms", "{:.2f}")]
     for label, key, fmt in rows:
-        print(f"{label:<26}" + "".join(f"{fmt.format(runs[f].run[key]):>14}" for f in runs))
+        print(f"{label:<26}" + "".join(f"{fmt.format(runs[f].run[key]):>20}" for f in runs))
     for name in free:
         e, s = (runs[f].summary["parameters"][name] for f in ("emulator", "simulator"))
-        print(f"{name:<26}{e['median']:>8.4f}±{(e['p84'] - e['p16']) / 2:<5.3f}"
-              f"{s['median']:>8.4f}±{(s['p84'] - s['p16']) / 2:<5.3f}  truth {e['truth']:.4f}")
+        print(f"{name:<26}{e['median']:>9.4f} ± {(e['p84'] - e['p16']) / 2:<8.2g}"
+              f"{s['median']:>9.4f} ± {(s['p84'] - s['p16']) / 2:<8.2g}  truth {e['truth']:.4f}")
     speed = runs["simulator"].run["wall_time_s"] / runs["emulator"].run["wall_time_s"]
     print(f"fit speed-up (wall time): {speed:.1f} x")
     return {f: {"run": runs[f].run, "summary": runs[f].summary} for f in runs}
