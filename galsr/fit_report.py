@@ -94,7 +94,10 @@ def plot_corner(path, equal, prior, truth):
     import matplotlib.pyplot as plt
 
     idx = prior.free_index
-    fig = corner.corner(equal[:, idx], labels=[PARAM_NAMES[i] for i in idx],
+    x = equal[:, idx]
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    pad = np.where(hi > lo, 0.0, 1e-6 * np.maximum(np.abs(lo), 1.0))  # a collapsed posterior still plots
+    fig = corner.corner(x, range=list(zip(lo - pad, hi + pad)), labels=[PARAM_NAMES[i] for i in idx],
                         truths=None if truth is None else truth[idx], quantiles=[0.16, 0.5, 0.84],
                         show_titles=True, title_fmt=".3g", title_kwargs={"fontsize": 8},
                         label_kwargs={"fontsize": 8}, truth_color="tab:red")

@@ -16,14 +16,26 @@ class ForwardModel:
 
     name = "forward"
     error_maps = None
+    threads = None
 
     def __call__(self, params):
         raise NotImplementedError
 
     def set_num_threads(self, n):
+        """CPU threads of this process's numba (and torch) work; remembered, so that a worker process that
+        unpickles the model (dynesty's pool starts workers with 'spawn') applies it too."""
+        self.threads = int(n)
+        self._apply_threads()
+
+    def _apply_threads(self):
         import numba
 
-        numba.set_num_threads(n)
+        numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.threads is not None:
+            self._apply_threads()
 
     def describe(self):
         return {"name": self.name, "grid": self.grid.to_dict(), "redshift": self.redshift}
@@ -54,8 +66,8 @@ class EmulatorForward(ForwardModel):
     def __call__(self, params):
         return self.emulator(params)
 
-    def set_num_threads(self, n):
-        self.emulator.set_num_threads(n)
+    def _apply_threads(self):
+        self.emulator.set_num_threads(self.threads)
 
     def describe(self):
         d = super().describe()

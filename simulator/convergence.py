@@ -11,7 +11,8 @@ import numpy as np
 def relative_changes(a, b):
     """Per-pixel change (N, 4, n, n) of maps ``b`` against reference ``a`` (see module docstring)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    out = np.abs(b / a - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # sigma = 0 exactly gives inf: a real change
+        out = np.abs(b / a - 1.0)
     out[:, 1] = np.abs(b[:, 1] - a[:, 1]) / np.sqrt(a[:, 1] ** 2 + a[:, 2] ** 2)
     return out
 

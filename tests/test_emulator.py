@@ -73,7 +73,8 @@ def test_shipped_default_emulator():
     assert os.path.getsize(default_path()) < 1_000_000  # a few hundred kB inside the package
     emu = Emulator.default()
     assert emu.hr_grid == HR_GRID and emu.lr_grid == LR_GRID and emu.redshift == pytest.approx(0.03)
-    assert emu.metadata["val_metrics"]["val_l1"] > 0 and emu.metadata["data_fingerprint"]
+    vm = emu.metadata["val_metrics"]  # the full validation metrics of the shipped model
+    assert vm["l1"] > 0 and set(vm["median_error"]) == {"B", "v", "sigma", "ML"} and emu.metadata["data_fingerprint"]
     maps = emu(EXAMPLE_GALAXY)
     assert maps.shape == (4, 80, 80) and np.all(np.isfinite(maps)) and np.all(maps[0] > 0)
     assert emu.error_maps.shape == (4, 80, 80)
