@@ -2,7 +2,7 @@
 
 Usage (defaults are laptop-sized; the thesis used 300 epochs and 128 samples per search)::
 
-    /work/venv/bin/python benchmarks/bench_tune.py --dataset data.h5 --out bench_tune \\
+    python benchmarks/bench_tune.py --dataset data.h5 --out bench_tune \\
         --n-iterations 4 --min-budget 1 --max-budget 8 --eta 2 --workers 2 --max-train 256 --max-val 128 --repeats 2
 
 Steps (every run uses the same dataset, seed and row caps):

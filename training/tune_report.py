@@ -289,6 +289,13 @@ def plot_trajectory(rows, path):
     ax.step(x, [r["best_full_val_l1"] for r in rows], where="post", label="best val L1 at max budget")
     ax.set_xlabel("epochs trained (cumulative)")
     ax.set_ylabel("loss")
+    return _finish_log_plot(fig, ax, path)
+
+
+def _finish_log_plot(fig, ax, path):
+    """Log y axis, legend, save to ``path``, close; returns str(path)."""
+    import matplotlib.pyplot as plt
+
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
@@ -316,12 +323,7 @@ def plot_pareto(full, mask, path):
                     fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("single-galaxy CPU latency [ms] (batch 1, 1 thread)")
     ax.set_ylabel("validation L1 (normalised maps)")
-    ax.set_yscale("log")  # diverged runs sit decades above the rest
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return _finish_log_plot(fig, ax, path)  # log: diverged runs sit decades above the rest
 
 
 def write_report(out_dir, evals, settings):
