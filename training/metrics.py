@@ -35,6 +35,19 @@ def residual_units(sr_phys, hr_phys, channels):
     return res
 
 
+def periodic_fraction(residual, period=4):
+    """Share of each residual map's variance in a pattern repeating every ``period`` pixels (torch (B, C) from
+    (B, C, n, n) with n a multiple of the period): the checkerboard of uneven transposed-convolution overlap
+    (kernel 9, stride 4) shows up here. A residual without such a pattern gives about (period^2 - 1) / (n^2 - 1)."""
+    b, c, n, m = residual.shape
+    if n % period or m % period:
+        raise ValueError(f"maps of {n} x {m} pixels do not tile into periods of {period}")
+    d = residual - residual.mean(dim=(2, 3), keepdim=True)
+    pattern = d.reshape(b, c, n // period, period, m // period, period).mean(dim=(2, 4))
+    periodic = pattern.pow(2).sum(dim=(2, 3)) * (n // period) * (m // period)
+    return periodic / d.pow(2).sum(dim=(2, 3)).clamp_min(1e-300)
+
+
 def report_errors(sr_phys, hr_phys, channels):
     """Per-pixel report errors (torch): |SR/HR - 1| for all channels but velocity, |SR - HR| km/s for velocity."""
     err = torch.abs(sr_phys - hr_phys)
@@ -66,6 +79,7 @@ class ErrorAccumulator:
         self.abs_sum_channel = np.zeros(len(self.channels))
         self.res_sq = None
         self.samples = [[] for _ in self.channels]
+        self.periodic = []
 
     def update(self, sr_norm, hr_norm):
         """Add a batch (B, C, n, n) of normalised SR and HR maps (torch)."""
@@ -76,6 +90,8 @@ class ErrorAccumulator:
         self.abs_sum += float(torch.abs(d).sum())
         self.sq_sum += float((d * d).sum())
         self.abs_sum_channel += torch.abs(d).sum(dim=(0, 2, 3)).numpy()
+        if d.shape[-1] % 4 == 0 and d.shape[-2] % 4 == 0:
+            self.periodic.append(periodic_fraction(d).numpy())
         sr, hr = self.transform.inverse(sr_norm), self.transform.inverse(hr_norm)
         res = residual_units(sr, hr, self.channels)
         sq = (res * res).sum(dim=0)
@@ -105,6 +121,9 @@ class ErrorAccumulator:
                 med[name], p95[name] = (float(v) for v in np.percentile(values, [50, 95]))
             out["median_error"], out["p95_error"] = med, p95
             out["error_units"] = {c: ("km/s" if c in ABSOLUTE_CHANNELS else "relative") for c in self.channels}
+        if self.periodic:
+            out["periodic_fraction_median"] = dict(zip(self.channels,
+                                                       np.median(np.concatenate(self.periodic), axis=0).tolist()))
         rms = self.error_maps().reshape(len(self.channels), -1).pow(2).mean(dim=1).sqrt()
         out["rms_residual"] = dict(zip(self.channels, rms.tolist()))
         return out

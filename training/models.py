@@ -149,15 +149,18 @@ class Bicubic(_FoldChannels):
 def inference_model(model, n_lr=20):
     """A copy of ``model`` (eval mode) giving the same numbers faster on a CPU at batch 1: transposed convolutions
     as sub-pixel convolutions and the bicubic skip as two matrix products for n_lr x n_lr inputs
-    (training.fast_layers). Its state_dict differs from the model's: keep the original for saving."""
+    (training.fast_layers), each block run as direct functional calls (FlatNet). Its state_dict differs from the
+    model's: keep the original for saving."""
     import copy
 
-    from .fast_layers import BicubicUpsample, subpixel_from_transposed
+    from .fast_layers import BicubicUpsample, FlatNet, subpixel_from_transposed
 
     fast = copy.deepcopy(model).eval()
     if isinstance(fast, ISRCNN):
         fast.upsample = nn.Sequential(*[subpixel_from_transposed(layer) if isinstance(layer, nn.ConvTranspose2d)
                                         else layer for layer in fast.upsample])
+        for name in ("extract", "shrink", "mapping", "expand", "upsample"):
+            setattr(fast, name, FlatNet(getattr(fast, name)))
         if fast.bicubic_skip:
             fast.bicubic = BicubicUpsample(n_lr, SCALE)
     for p in fast.parameters():
