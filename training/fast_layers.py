@@ -87,27 +87,23 @@ def _functional_ops(layers):
         for mod in mods:
             yield from (flatten(mod) if isinstance(mod, nn.Sequential) else [mod])
 
-    flat = list(flatten(layers))
     ops, pad = [], None
-    for layer in flat:
+    for layer in flatten(layers):
         if isinstance(layer, nn.ZeroPad2d):
             pad = tuple(layer.padding)
             continue
-        if isinstance(layer, nn.Conv2d) and layer.stride == (1, 1) and layer.groups == 1 \
-                and layer.dilation == (1, 1) and layer.padding_mode == "zeros":
-            p = layer.padding
-            if pad is not None and len(set(pad)) == 1 and p[0] == p[1] == 0:
-                p, pad = (pad[0], pad[0]), None
-            if pad is not None:
-                ops.append((F.pad, (pad,)))
-                pad = None
-            bias = None if layer.bias is None else layer.bias.detach().contiguous()
-            ops.append((F.conv2d, (layer.weight.detach().contiguous(), bias, 1, p)))
-            continue
+        conv = isinstance(layer, nn.Conv2d) and layer.stride == (1, 1) and layer.groups == 1 \
+            and layer.dilation == (1, 1) and layer.padding_mode == "zeros"
+        padding = layer.padding if conv else None
+        if conv and pad is not None and len(set(pad)) == 1 and padding == (0, 0):
+            padding, pad = (pad[0], pad[0]), None
         if pad is not None:
             ops.append((F.pad, (pad,)))
             pad = None
-        if isinstance(layer, nn.PReLU):
+        if conv:
+            bias = None if layer.bias is None else layer.bias.detach().contiguous()
+            ops.append((F.conv2d, (layer.weight.detach().contiguous(), bias, 1, padding)))
+        elif isinstance(layer, nn.PReLU):
             ops.append((F.prelu, (layer.weight.detach().contiguous(),)))
         elif isinstance(layer, nn.PixelShuffle):
             ops.append((pixel_shuffle, (layer.upscale_factor,)))
