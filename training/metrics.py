@@ -35,7 +35,12 @@ def residual_units(sr_phys, hr_phys, channels):
     return res
 
 
-def periodic_fraction(residual, period=4):
+#: Period (HR pixels) of the residual pattern that evaluation reports: the up-sampling factor, whose stride-4
+#: transposed convolutions with 9x9 kernels overlap unevenly.
+PATTERN_PERIOD = 4
+
+
+def periodic_fraction(residual, period=PATTERN_PERIOD):
     """Share of each residual map's variance in a pattern repeating every ``period`` pixels (torch (B, C) from
     (B, C, n, n) with n a multiple of the period): the checkerboard of uneven transposed-convolution overlap
     (kernel 9, stride 4) shows up here. A residual without such a pattern gives about (period^2 - 1) / (n^2 - 1)."""
@@ -90,7 +95,7 @@ class ErrorAccumulator:
         self.abs_sum += float(torch.abs(d).sum())
         self.sq_sum += float((d * d).sum())
         self.abs_sum_channel += torch.abs(d).sum(dim=(0, 2, 3)).numpy()
-        if d.shape[-1] % 4 == 0 and d.shape[-2] % 4 == 0:
+        if d.shape[-1] % PATTERN_PERIOD == 0 and d.shape[-2] % PATTERN_PERIOD == 0:
             self.periodic.append(periodic_fraction(d).numpy())
         sr, hr = self.transform.inverse(sr_norm), self.transform.inverse(hr_norm)
         res = residual_units(sr, hr, self.channels)
