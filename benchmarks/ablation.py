@@ -43,8 +43,8 @@ def latency_ms(model, n_lr, repeats=200):
     """(training graph, inference rewrite) batch-1 single-thread latency [ms] of ``model``."""
     import torch
 
-    from training.evaluate import measure_latency
-    from training.models import inference_model
+    from galsr.training.evaluate import measure_latency
+    from galsr.emulator.architectures import inference_model
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -61,12 +61,12 @@ def latency_ms(model, n_lr, repeats=200):
 def run(dataset, out_dir, epochs=10, max_train=1024, max_val=512, seed=0, threads=1, base_config=None,
         progress=True):
     """Train and time every combination; returns the list of result rows (also in out_dir/ablation.json)."""
-    from training.data import PairDataset
-    from training.emulator_file import load_emulator
-    from training.metrics import evaluate_model
-    from training.models import build_model, n_parameters
-    from training.train import train
-    from training.transform import MapTransform
+    from galsr.training.data import PairDataset
+    from galsr.emulator.file_format import load_emulator
+    from galsr.training.metrics import evaluate_model
+    from galsr.emulator.architectures import build_model, n_parameters
+    from galsr.training.train import train
+    from galsr.emulator.transform import MapTransform
 
     os.makedirs(out_dir, exist_ok=True)
     res_path = os.path.join(out_dir, "ablation.json")

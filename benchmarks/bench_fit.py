@@ -20,7 +20,7 @@ from _timing import machine_line  # noqa: E402
 
 from galsr.fitting import fit  # noqa: E402
 from galsr.mock import example_parameters, make_mock  # noqa: E402
-from simulator import HR_GRID, PARAM_NAMES, ParameterSpace  # noqa: E402
+from galsr.simulator import HR_GRID, PARAM_NAMES, ParameterSpace  # noqa: E402
 
 ORDER = ("log10_disc2_mass", "inclination", "orientation", "log10_disc1_mass", "log10_bulge_mass", "ML_d2",
          "log10_disc2_radius", "k2", "log10_halo_fraction", "x0", "y0", "ML_b", "ML_d1", "k1", "gamma",

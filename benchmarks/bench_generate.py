@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import machine_line  # noqa: E402
 
-from simulator.dataset import timed_generation  # noqa: E402
+from galsr.simulator.dataset import timed_generation  # noqa: E402
 
 
 def main():

@@ -15,7 +15,7 @@ import numba
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import machine_line, median_time, set_threads  # noqa: E402
 
-from simulator import HR_GRID, LR_GRID, ParameterSpace, simulate  # noqa: E402
+from galsr.simulator import HR_GRID, LR_GRID, ParameterSpace, simulate  # noqa: E402
 
 
 def main():

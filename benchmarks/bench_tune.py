@@ -33,7 +33,7 @@ RANDOM_SEED_OFFSET = 100
 
 def best_full_curve(tune_dir):
     """[(cum_epochs, best max-budget val_l1 so far)] of a tuning directory (NaN before the first)."""
-    from training.tune_report import collect_evaluations, trajectory
+    from galsr.training.tuning.report import collect_evaluations, trajectory
 
     rows = trajectory(collect_evaluations(tune_dir))
     return [(r["cum_epochs"], r["best_full_val_l1"]) for r in rows]
@@ -41,7 +41,7 @@ def best_full_curve(tune_dir):
 
 def quiet_latency(model_path, dataset):
     """(latency_ms, n_params) of a trained emulator file, measured with no tuning worker running (300 repeats)."""
-    from training.tune_worker import dataset_fingerprint, latency_of_emulator_file
+    from galsr.training.tuning.worker import dataset_fingerprint, latency_of_emulator_file
 
     c, _, n = dataset_fingerprint(dataset)["lr_shape"]
     return latency_of_emulator_file(model_path, c, n, repeats=300)
@@ -49,7 +49,7 @@ def quiet_latency(model_path, dataset):
 
 def train_reference(dataset, out_dir, config, epochs, seed, max_train, max_val):
     """Train ``config`` for ``epochs``; returns {val_l1, latency_ms, n_params, seconds}."""
-    from training.train import train
+    from galsr.training.train import train
 
     path = str(Path(out_dir) / "thesis_config.galsr")
     t0 = time.perf_counter()
@@ -71,8 +71,8 @@ def search_record(res, wall_s, dataset):
 
 def run_once(a, seed, out):
     """One repetition: BOHB, random search at the same epochs, the thesis config; returns its record."""
-    from training.tune import tune
-    from training.tune_space import THESIS_BEST
+    from galsr.training.tuning.driver import tune
+    from galsr.training.tuning.space import THESIS_BEST
 
     out.mkdir(parents=True, exist_ok=True)
     common = dict(workers=a.workers, objective=a.objective, max_train=a.max_train, max_val=a.max_val, eta=a.eta)

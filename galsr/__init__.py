@@ -9,10 +9,16 @@ Public API (imported lazily, so ``import galsr`` stays light):
     fit                           dynesty nested sampling of the 18 parameters
     benchmark_emulator            speed-up and accuracy of an emulator against the converged simulation
 """
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("galsr")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {
     "Emulator": "galsr.emulator",
+    "simulate": "galsr.simulator",
     "ForwardModel": "galsr.forward_models", "EmulatorForward": "galsr.forward_models",
     "SimulatorForward": "galsr.forward_models",
     "Galaxy": "galsr.galaxy", "read_galaxy": "galsr.galaxy", "write_galaxy": "galsr.galaxy",

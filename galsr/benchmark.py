@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from simulator import ParameterSpace, simulate
-from simulator.convergence import relative_changes
+from galsr.simulator import ParameterSpace, simulate
+from galsr.simulator.convergence import relative_changes
 
 
 def _paired_latencies(fns, items, repeats):

@@ -11,7 +11,7 @@ COMMANDS = ("simulate", "mock", "generate", "train", "evaluate", "fit", "tune", 
 
 
 def build_parser():
-    from . import __version__
+    from galsr import __version__
 
     parser = argparse.ArgumentParser(prog="galsr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"galsr {__version__}")

@@ -15,14 +15,9 @@ import platform
 import h5py
 import numpy as np
 
-from simulator import PARAM_NAMES, PARAM_UNITS
+from galsr.simulator import PARAM_NAMES, PARAM_UNITS
 
-from .fileio import atomic_path
-
-
-def _write_json(path, obj):
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
+from galsr.simulator.fileio import atomic_path, save_figure, write_json_atomic
 
 
 def posterior_samples(results, prior, seed):
@@ -101,14 +96,12 @@ def plot_corner(path, equal, prior, truth):
                         truths=None if truth is None else truth[idx], quantiles=[0.16, 0.5, 0.84],
                         show_titles=True, title_fmt=".3g", title_kwargs={"fontsize": 8},
                         label_kwargs={"fontsize": 8}, truth_color="tab:red")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=70, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
 
 
 def plot_residuals(path, galaxy, model_maps, data):
     """Data / model / (data - model) / error for the four maps (masked pixels blank)."""
-    from .plots import _figure, draw_panel
+    from galsr.plots import _figure, draw_panel
 
     plt, fig, axes = _figure(4, 3, size=3.0)
     for c in range(4):
@@ -130,9 +123,7 @@ def plot_residuals(path, galaxy, model_maps, data):
         draw_panel(fig, axes[c, 2], np.where(ok, resid, np.nan), galaxy.grid, 1, title="(data - model) / error",
                    vlim=(-4, 4))
         axes[c, 2].images[0].colorbar.set_label("residual / sigma", fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _versions():
@@ -140,7 +131,7 @@ def _versions():
     import numba
     import torch
 
-    from . import __version__
+    from galsr import __version__
 
     return {"galsr": __version__, "dynesty": dynesty.__version__, "numpy": np.__version__,
             "numba": numba.__version__, "torch": torch.__version__, "python": platform.python_version()}
@@ -160,7 +151,7 @@ def _call_latency(model, params, repeats=10):
 
 def write_outputs(out_dir, galaxy, model, prior, data, results, settings, workers, wall, resumed):
     """Write every output file; returns (summary dict, run dict) and prints the table."""
-    from .maps_fits import write_maps
+    from galsr.maps_fits import write_maps
 
     full, weights, equal, best = posterior_samples(results, prior, int(settings["seed"]))
     params = summarise(full, weights, best, prior, galaxy.truth)
@@ -169,7 +160,7 @@ def write_outputs(out_dir, galaxy, model, prior, data, results, settings, worker
     summary = {"parameters": params, "logz": logz, "logzerr": logzerr, "n_iterations": int(results.niter),
                "n_likelihood_calls": ncall, "efficiency_percent": float(results.eff),
                "free": prior.free_names, "fixed": prior.fixed, "forward_model": model.name}
-    _write_json(os.path.join(out_dir, "summary.json"), summary)
+    write_json_atomic(os.path.join(out_dir, "summary.json"), summary)
     table = format_table(params, logz, logzerr)
     with atomic_path(os.path.join(out_dir, "summary.txt")) as tmp, open(tmp, "w") as f:
         f.write(table + "\n")
@@ -187,5 +178,5 @@ def write_outputs(out_dir, galaxy, model, prior, data, results, settings, worker
            "n_likelihood_calls": ncall, "calls_per_second": ncall / wall if wall > 0 else None,
            "forward_model_latency_ms": 1e3 * _call_latency(model, best),
            "n_pixels_fitted": data.n_pixels, "free": prior.free_names, "fixed": prior.fixed}
-    _write_json(os.path.join(out_dir, "run.json"), run)
+    write_json_atomic(os.path.join(out_dir, "run.json"), run)
     return summary, run

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator import ParameterSpace
+from galsr.simulator import ParameterSpace
 
-from .forward_models import make_forward
-from .posterior import LikelihoodData, Prior, log_likelihood, prior_transform
+from galsr.forward_models import make_forward
+from galsr.posterior import LikelihoodData, Prior, log_likelihood, prior_transform
 
 CHECKPOINT = "checkpoint.save"
 #: Defaults of the quick start: a complete 18-parameter fit of the example in a few minutes on 2 cores.
@@ -58,8 +58,8 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, out_di
     """
     import dynesty
 
-    from .fit_report import write_outputs
-    from .galaxy import read_galaxy
+    from galsr.fit_report import write_outputs
+    from galsr.galaxy import read_galaxy
 
     if isinstance(galaxy, (str, os.PathLike)):
         galaxy = read_galaxy(galaxy)

@@ -6,7 +6,7 @@ process pool ships them to its workers once.
 """
 import numpy as np
 
-from simulator import simulate
+from galsr.simulator import simulate
 
 
 class ForwardModel:
@@ -77,7 +77,7 @@ class EmulatorForward(ForwardModel):
 
 
 def _grid_text(grid, redshift):
-    from simulator import kpc_per_arcsec
+    from galsr.simulator import kpc_per_arcsec
 
     scale = kpc_per_arcsec(redshift)
     psf = lambda v: "none" if v is None else f'{v / scale:.3g}"'  # noqa: E731
@@ -104,7 +104,7 @@ def make_forward(galaxy, forward="emulator", emulator=None):
     elif forward == "simulator":
         model = SimulatorForward(galaxy.grid, galaxy.redshift)
     elif forward == "emulator":
-        from .emulator import Emulator
+        from galsr.emulator import Emulator
 
         if emulator is None:
             emulator = Emulator.default()

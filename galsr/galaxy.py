@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
-from simulator import Grid
+from galsr.simulator import Grid
 
-from .maps_fits import BUNITS, EXTNAMES, grid_cards, map_hdus, param_cards, params_from_header
+from galsr.maps_fits import BUNITS, EXTNAMES, grid_cards, map_hdus, param_cards, params_from_header
 
 REQUIRED_KEYS = ("REDSHIFT", "PIXSCALE", "PSFPHO", "PSFKIN")
 OPTIONAL_MAPS = ("ML",)
@@ -83,7 +83,7 @@ def _data_grid(header, npix, path):
         if not float(header[key]) > 0:
             _refuse(path, f"primary header keyword {key} = {header[key]} must be > 0 (arcsec)")
     # the simulator forward model evaluates on this grid with the converged sub-sampling of the default HR grid
-    from simulator import HR_GRID
+    from galsr.simulator import HR_GRID
 
     grid = Grid.from_arcsec(npix, float(header["PIXSCALE"]), z, float(header["PSFPHO"]), float(header["PSFKIN"]),
                             oversample=HR_GRID.oversample, centre_zoom=HR_GRID.centre_zoom)
@@ -165,8 +165,8 @@ def read_galaxy(path):
 def write_galaxy(path, galaxy, overwrite=False):
     """Write ``galaxy`` in the input format (maps with BUNIT, ``<NAME>_ERR`` errors, MASK, header keys, truth).
     Channels whose map is all NaN (e.g. no M/L) are left out. The file is written atomically."""
-    from . import __version__
-    from .fileio import atomic_path
+    from galsr import __version__
+    from galsr.simulator.fileio import atomic_path
 
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:

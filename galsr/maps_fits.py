@@ -7,7 +7,7 @@ One image extension per map, EXTNAME FLUX / VEL / SIGMA / ML with BUNIT, [iy, ix
 import numpy as np
 from astropy.io import fits
 
-from simulator import CHANNEL_LABELS, PARAM_NAMES, PARAM_UNITS, Grid, kpc_per_arcsec
+from galsr.simulator import CHANNEL_LABELS, PARAM_NAMES, PARAM_UNITS, Grid, kpc_per_arcsec
 
 EXTNAMES = ("FLUX", "VEL", "SIGMA", "ML")
 BUNITS = ("Lsun/kpc2", "km/s", "km/s", "Msun/Lsun")  # FITS-standard spellings of simulator.CHANNEL_UNITS
@@ -81,8 +81,8 @@ def write_maps(path, maps, grid, redshift, params=None, object_name="galsr model
     """Write simulated maps (4, n, n) as FITS: primary header with the grid, redshift and parameters."""
     import os
 
-    from . import __version__
-    from .fileio import atomic_path
+    from galsr import __version__
+    from galsr.simulator.fileio import atomic_path
 
     maps = np.asarray(maps)
     if maps.shape != (4, grid.npix, grid.npix):

@@ -11,9 +11,9 @@ Pixels with S/N < 3 are masked. Noise is Gaussian, drawn from numpy's default_rn
 """
 import numpy as np
 
-from simulator import EXAMPLE_GALAXY, HR_GRID, PARAM_NAMES, ParameterSpace, as_param_array, simulate
+from galsr.simulator import EXAMPLE_GALAXY, HR_GRID, PARAM_NAMES, ParameterSpace, as_param_array, simulate
 
-from .galaxy import Galaxy
+from galsr.galaxy import Galaxy
 
 MIN_SNR = 3.0
 

@@ -1,7 +1,7 @@
 """Figures of maps: the four panels with colour bars and units, shared by simulate, evaluate and fit."""
 import numpy as np
 
-from simulator import CHANNEL_LABELS
+from galsr.simulator import CHANNEL_LABELS
 
 PANEL_UNITS = (r"$\log_{10}\,B$ [L$_\odot$ kpc$^{-2}$]", r"$v$ [km s$^{-1}$]", r"$\sigma$ [km s$^{-1}$]",
                r"$M/L$ [M$_\odot$/L$_\odot$]")
@@ -48,14 +48,11 @@ def draw_panel(fig, ax, image, grid, channel, title=None, vlim=None, cmap=None):
 
 def plot_maps(maps, grid, path, title=None):
     """Save a 2 x 2 figure of maps (4, n, n) on ``grid`` (axes in kpc) to ``path`` (PNG, PDF...)."""
-    from .fileio import atomic_path
+    from galsr.simulator.fileio import save_figure
 
     plt, fig, axes = _figure(2, 2)
     for c in range(4):
         draw_panel(fig, axes.flat[c], panel_image(maps, c), grid, c)
     if title:
         fig.suptitle(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from simulator import PARAM_NAMES, ParameterSpace
+from galsr.simulator import PARAM_NAMES, ParameterSpace
 
 LN10 = math.log(10.0)
 INCLINATION = PARAM_NAMES.index("inclination")

@@ -13,7 +13,7 @@ from multiprocessing import Pool
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from simulator.bulge_quadrature import dehnen_I, dehnen_Icyl, dehnen_J, dehnen_Jcyl  # noqa: E402
+from galsr.simulator.bulge_quadrature import dehnen_I, dehnen_Icyl, dehnen_J, dehnen_Jcyl  # noqa: E402
 
 LOG10_S_MIN, LOG10_S_MAX, PER_DECADE = -9.0, 3.0, 40
 GAMMA_MIN, GAMMA_MAX, GAMMA_STEP = 0.0, 2.4, 0.025

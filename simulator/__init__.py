@@ -1,10 +1,10 @@
 """galsr's simulator: numba maps of a Dehnen bulge + two exponential discs + NFW halo (physics.md)."""
-from .constants import CHANNEL_LABELS, CHANNEL_UNITS, CHANNELS, G
-from .cosmology import kpc_per_arcsec, rho_crit
-from .grid import Grid
-from .params import (EXAMPLE_GALAXY, N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
+from galsr.simulator.constants import CHANNEL_LABELS, CHANNEL_UNITS, CHANNELS, G
+from galsr.simulator.cosmology import kpc_per_arcsec, rho_crit
+from galsr.simulator.grid import Grid
+from galsr.simulator.params import (EXAMPLE_GALAXY, N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
                      halo_scale_radius)
-from .simulate import simulate
+from galsr.simulator.simulate import simulate
 
 #: Redshift of the default grids (MaNGA-like).
 DEFAULT_REDSHIFT = 0.03
@@ -21,7 +21,7 @@ def default_grids(redshift=DEFAULT_REDSHIFT, psf_fwhm_pho_arcsec=1.3, psf_fwhm_k
 #: The emulator's target and input grids at z = 0.03, PSF FWHM 1.3" (photometry) and 2.5" (kinematics).
 HR_GRID, LR_GRID = default_grids()
 
-from .dataset import GalaxyDataset, generate_dataset, load_dataset  # noqa: E402  (uses the grids above)
+from galsr.simulator.dataset import GalaxyDataset, generate_dataset, load_dataset  # noqa: E402  (uses the grids above)
 
 __all__ = ["CHANNELS", "CHANNEL_UNITS", "CHANNEL_LABELS", "G", "kpc_per_arcsec", "rho_crit", "Grid", "N_PARAMS",
            "PARAM_BOUNDS", "PARAM_NAMES", "PARAM_UNITS", "ParameterSpace", "as_param_array", "halo_scale_radius",

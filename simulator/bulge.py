@@ -12,7 +12,7 @@ import os
 import numpy as np
 from numba import njit
 
-from .interp import stencil
+from galsr.simulator.interp import stencil
 
 N_SERIES = 8
 _TABLE_FILE = os.path.join(os.path.dirname(__file__), "data", "dehnen_tables.npz")

@@ -5,7 +5,7 @@ from functools import lru_cache
 import astropy.units as u
 from astropy.cosmology import FlatLambdaCDM
 
-from .constants import G
+from galsr.simulator.constants import G
 
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 

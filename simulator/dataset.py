@@ -20,11 +20,12 @@ import time
 import h5py
 import numpy as np
 
-from .constants import CHANNEL_UNITS, CHANNELS
-from .cosmology import COSMOLOGY, kpc_per_arcsec
-from .grid import Grid
-from .params import PARAM_NAMES, PARAM_UNITS, ParameterSpace
-from .simulate import simulate
+from galsr.simulator.constants import CHANNEL_UNITS, CHANNELS
+from galsr.simulator.fileio import atomic_path, write_json_atomic
+from galsr.simulator.cosmology import COSMOLOGY, kpc_per_arcsec
+from galsr.simulator.grid import Grid
+from galsr.simulator.params import PARAM_NAMES, PARAM_UNITS, ParameterSpace
+from galsr.simulator.simulate import simulate
 
 LAYOUT_VERSION = 1
 REQUIRED = ("params", "lr", "hr", "split", "stats/lr", "stats/hr")
@@ -70,17 +71,6 @@ def _check_arguments(path, n, seed, redshift, val_fraction, block_size):
 
 
 # ---------------------------------------------------------------------------------------------- work directory
-def _atomic_write(path, write):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _block_path(work, b):
     return os.path.join(work, f"block_{b:05d}.npz")
 
@@ -110,17 +100,12 @@ def _open_work_dir(path, settings, resume, overwrite):
         shutil.rmtree(work)
     os.makedirs(work)
     meta = dict(settings, created_utc=_now_utc())
-    _atomic_write(os.path.join(work, "meta.json"), lambda tmp: _write_json(tmp, meta))
+    write_json_atomic(os.path.join(work, "meta.json"), meta, indent=1)
     return work, meta
 
 
 def _now_utc():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
 
 
 # ---------------------------------------------------------------------------------------------- simulation
@@ -137,11 +122,8 @@ def _simulate_block(args):
 
 
 def _save_block(work, b, lr, hr):
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            np.savez(f, lr=lr, hr=hr)
-
-    _atomic_write(_block_path(work, b), write)
+    with atomic_path(_block_path(work, b)) as tmp, open(tmp, "wb") as f:
+        np.savez(f, lr=lr, hr=hr)
 
 
 def _load_block(work, b):
@@ -176,7 +158,7 @@ def generate_dataset(path, n, seed, lr_grid=None, hr_grid=None, redshift=0.03, w
     Returns ``path``. The parameters are drawn by ParameterSpace.sample_lhs(n, seed) (rows violating the physical
     cuts are rejected and redrawn; the file records how many).
     """
-    from . import HR_GRID, LR_GRID
+    from galsr.simulator import HR_GRID, LR_GRID
 
     lr_grid = LR_GRID if lr_grid is None else lr_grid
     hr_grid = HR_GRID if hr_grid is None else hr_grid
@@ -295,9 +277,7 @@ def _assemble(path, work, meta, params, draws, rows, lr_grid, hr_grid, redshift,
     except PackageNotFoundError:
         galsr_version = "unknown"
     n = params.shape[0]
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".h5")
-    os.close(fd)
-    try:
+    with atomic_path(path, mode=0o644) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
             d = f.create_dataset("params", data=params, track_times=False)
             d.attrs["names"], d.attrs["units"] = list(PARAM_NAMES), list(PARAM_UNITS)
@@ -328,13 +308,6 @@ def _assemble(path, work, meta, params, draws, rows, lr_grid, hr_grid, redshift,
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["complete"] = True  # last: a file without it is never used
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---------------------------------------------------------------------------------------------- reading

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 from scipy import special
 
-from .interp import lagrange4
+from galsr.simulator.interp import lagrange4
 
 LN_Y0, LN_Y1, N_Y = math.log(1e-7), math.log(24.0), 1400
 Y_SERIES = 20.0

@@ -11,10 +11,10 @@ import math
 import numpy as np
 from numba import njit
 
-from .bulge import bulge_cylinder, bulge_IJ, bulge_vc2
-from .disc import disc_vc2
-from .halo import nfw_vc2
-from .interp import lagrange4
+from galsr.simulator.bulge import bulge_cylinder, bulge_IJ, bulge_vc2
+from galsr.simulator.disc import disc_vc2
+from galsr.simulator.halo import nfw_vc2
+from galsr.simulator.interp import lagrange4
 
 N_DERIVED = 21
 R_AT_CENTRE = 1e-6

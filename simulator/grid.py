@@ -4,8 +4,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .cosmology import check_redshift, kpc_per_arcsec
-from .psf import PSF_TRUNCATION_SIGMAS, sampled_kernel
+from galsr.simulator.cosmology import check_redshift, kpc_per_arcsec
+from galsr.simulator.psf import PSF_TRUNCATION_SIGMAS, sampled_kernel
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cosmology import rho_crit
+from galsr.simulator.cosmology import rho_crit
 
 PARAM_NAMES = (
     "log10_bulge_mass", "log10_bulge_radius", "gamma", "ML_b",

@@ -21,10 +21,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .bulge import bulge_slice
-from .fields import (SC_DLN_S, SC_DLN_Y, SC_G, SC_LN_S0, SC_LN_Y0, derived_parameters, point_fields,
+from galsr.simulator.bulge import bulge_slice
+from galsr.simulator.fields import (SC_DLN_S, SC_DLN_Y, SC_G, SC_LN_S0, SC_LN_Y0, derived_parameters, point_fields,
                      vint2_table)
-from .psf import convolve_binned, pixel_weights
+from galsr.simulator.psf import convolve_binned, pixel_weights
 
 _N_R = 24  # radial (ln R) Gauss-Legendre nodes of the polar square around the centre
 _N_PHI = 4  # angular nodes per octant

@@ -3,13 +3,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import bulge, disc
-from .constants import G
-from .cosmology import check_redshift, rho_crit
-from .grid import Grid
-from .params import ParameterSpace
-from .psf import binned_kernel
-from .render import render_batch, render_one
+from galsr.simulator import bulge, disc
+from galsr.simulator.constants import G
+from galsr.simulator.cosmology import check_redshift, rho_crit
+from galsr.simulator.grid import Grid
+from galsr.simulator.params import ParameterSpace
+from galsr.simulator.psf import binned_kernel
+from galsr.simulator.render import render_batch, render_one
 
 _SPACES = {}
 

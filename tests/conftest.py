@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from simulator import EXAMPLE_GALAXY, PARAM_NAMES, ParameterSpace
+from galsr.simulator import EXAMPLE_GALAXY, PARAM_NAMES, ParameterSpace
 
-REFERENCE = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "reference_maps.npz"
+REFERENCE = __import__("pathlib").Path(__file__).resolve().parent / "data" / "reference_maps.npz"  # see data/README.md
 
 
 def galaxy(**overrides):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from simulator.bulge import DGAMMA, DLN_S, GAMMA0, LN_S0, TABLES, bulge_cylinder, bulge_IJ, bulge_profiles, bulge_slice
-from simulator.bulge_quadrature import (dehnen_I, dehnen_Icyl, dehnen_J, dehnen_Jcyl, hernquist_I,
+from galsr.simulator.bulge import DGAMMA, DLN_S, GAMMA0, LN_S0, TABLES, bulge_cylinder, bulge_IJ, bulge_profiles, bulge_slice
+from galsr.simulator.bulge_quadrature import (dehnen_I, dehnen_Icyl, dehnen_J, dehnen_Jcyl, hernquist_I,
                                         hernquist_radial_pressure)
 
 

@@ -8,7 +8,7 @@ from astropy.io import fits
 
 from galsr.cli import main
 from galsr.maps_fits import read_maps
-from simulator import EXAMPLE_GALAXY, LR_GRID, PARAM_NAMES, simulate
+from galsr.simulator import EXAMPLE_GALAXY, LR_GRID, PARAM_NAMES, simulate
 
 
 def test_simulate_writes_fits_and_png(tmp_path):

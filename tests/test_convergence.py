@@ -3,8 +3,8 @@ than 0.1 % median and 1 % at pixels brighter than 1e-3 of the peak, for random g
 (small cuspy bulges, tiny discs)."""
 import numpy as np
 
-from simulator import HR_GRID, ParameterSpace, simulate
-from simulator.convergence import map_changes
+from galsr.simulator import HR_GRID, ParameterSpace, simulate
+from galsr.simulator.convergence import map_changes
 
 
 def _hard_cases(space):

@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
-from simulator import Grid, ParameterSpace, generate_dataset, load_dataset
-from simulator.dataset import LAYOUT_VERSION
+from galsr.simulator import Grid, ParameterSpace, generate_dataset, load_dataset
+from galsr.simulator.dataset import LAYOUT_VERSION
 
 LR = Grid(8, 3.0, 1.0, 1.5)
 HR = Grid(32, 0.75, 1.0, 1.5, oversample=2, centre_zoom=2)
@@ -100,9 +100,9 @@ def test_kill_and_resume_gives_the_same_file(tmp_path, reference, monkeypatch):
     for key, value in _arrays(out).items():
         assert value.tobytes() == ref[key].tobytes(), key
     # an uninterrupted run started at the same (recorded) time gives the very same file
-    import simulator.dataset
+    import galsr.simulator.dataset
 
-    monkeypatch.setattr(simulator.dataset, "_now_utc", lambda: meta["created_utc"])
+    monkeypatch.setattr(galsr.simulator.dataset, "_now_utc", lambda: meta["created_utc"])
     uninterrupted = _make(tmp_path / "again.h5", block_size=1)
     assert open(out, "rb").read() == open(uninterrupted, "rb").read()
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from simulator.constants import G
-from simulator.disc import LN_G_TABLE, LN_Y0, DLN_Y, Y_SERIES, disc_vc2_numpy, freeman_g
-from simulator.halo import nfw_vc2
+from galsr.simulator.constants import G
+from galsr.simulator.disc import LN_G_TABLE, LN_Y0, DLN_Y, Y_SERIES, disc_vc2_numpy, freeman_g
+from galsr.simulator.halo import nfw_vc2
 
 
 def _g(y):

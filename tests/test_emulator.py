@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from galsr.emulator import Emulator, default_path
-from simulator import EXAMPLE_GALAXY, PARAM_NAMES, Grid, ParameterSpace, simulate
+from galsr.simulator import EXAMPLE_GALAXY, PARAM_NAMES, Grid, ParameterSpace, simulate
 from tiny_data import write_tiny_dataset
-from training.train import train
-from training.transform import MapTransform
+from galsr.training.train import train
+from galsr.emulator.transform import MapTransform
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_default_path_is_inside_the_package():
 def test_shipped_default_emulator():
     import os
 
-    from simulator import HR_GRID, LR_GRID
+    from galsr.simulator import HR_GRID, LR_GRID
 
     assert os.path.getsize(default_path()) < 1_000_000  # a few hundred kB inside the package
     emu = Emulator.default()

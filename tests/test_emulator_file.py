@@ -5,9 +5,9 @@ import pickle
 import pytest
 import torch
 
-from training.emulator_file import FORMAT_VERSION, load_emulator, save_emulator
-from training.models import build_model
-from training.transform import MapTransform
+from galsr.emulator.file_format import FORMAT_VERSION, load_emulator, save_emulator
+from galsr.emulator.architectures import build_model
+from galsr.emulator.transform import MapTransform
 
 HP = {"n0": 8, "ni": 4, "m": 1, "bicubic_skip": True, "two_stage_upsampling": True, "channels": 4,
       "per_channel_images": False}

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.fast_layers import BicubicUpsample, FlatNet, pixel_shuffle, subpixel_from_transposed
+from galsr.emulator.fast_layers import BicubicUpsample, FlatNet, pixel_shuffle, subpixel_from_transposed
 
 
 @pytest.mark.parametrize("c_in, c_out, k, r, p", [(60, 16, 9, 2, 4), (16, 4, 9, 2, 4), (56, 4, 9, 4, 3),

@@ -14,7 +14,7 @@ from galsr.forward_models import SimulatorForward, make_forward
 from galsr.galaxy import Galaxy, write_galaxy
 from galsr.mock import example_parameters, make_mock, mock_errors
 from galsr.posterior import LikelihoodData, Prior, log_likelihood
-from simulator import EXAMPLE_GALAXY, PARAM_BOUNDS, PARAM_NAMES, Grid, ParameterSpace, simulate
+from galsr.simulator import EXAMPLE_GALAXY, PARAM_BOUNDS, PARAM_NAMES, Grid, ParameterSpace, simulate
 
 GRID = Grid.from_arcsec(12, 3.0, 0.03, 1.3, 2.5, oversample=2, centre_zoom=4)
 FREE = ("log10_disc2_mass", "orientation", "inclination")

@@ -6,7 +6,7 @@ from astropy.io import fits
 from galsr.cli import main
 from galsr.galaxy import read_galaxy, write_galaxy
 from galsr.mock import example_parameters, make_mock, mock_errors
-from simulator import Grid, simulate
+from galsr.simulator import Grid, simulate
 
 GRID = Grid.from_arcsec(12, 3.0, 0.03, 1.3, 2.5, oversample=2, centre_zoom=4)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import galaxy
-from simulator import HR_GRID, LR_GRID, PARAM_NAMES, Grid, simulate
+from galsr.simulator import HR_GRID, LR_GRID, PARAM_NAMES, Grid, simulate
 
 SMALL = Grid(24, 0.5, psf_fwhm_pho_kpc=0.8, psf_fwhm_kin_kpc=1.5)
 SMALL_ZOOM = Grid(24, 0.5, psf_fwhm_pho_kpc=0.8, psf_fwhm_kin_kpc=1.5, oversample=2, centre_zoom=4)

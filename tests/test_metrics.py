@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.metrics import periodic_fraction, report_errors, residual_units
+from galsr.training.metrics import periodic_fraction, report_errors, residual_units
 
 
 def test_periodic_fraction_separates_patterns_from_noise():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from training.models import (MODEL_REGISTRY, FSRCNN, ISRCNN, Bicubic, bicubic_upsample, build_model,
+from galsr.emulator.architectures import (MODEL_REGISTRY, FSRCNN, ISRCNN, Bicubic, bicubic_upsample, build_model,
                              inference_model, n_parameters)
 
 

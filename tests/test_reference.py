@@ -1,10 +1,10 @@
-"""Against maps of two galaxies from an independent implementation (../shared/reference/README.md)."""
+"""Against maps of two galaxies from an independent implementation (tests/data/README.md)."""
 import numpy as np
 import pytest
 
 from conftest import REFERENCE
-from simulator import Grid, simulate
-from simulator.grid import FWHM_TO_SIGMA
+from galsr.simulator import Grid, simulate
+from galsr.simulator.grid import FWHM_TO_SIGMA
 
 REF = np.load(REFERENCE)
 CASES = [(res, psf) for res in ("hr", "lr") for psf in (False, True)]

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from tiny_data import write_tiny_dataset
-from training.checkpoint import load_checkpoint
-from training.data import PairDataset, open_dataset_file
-from training.emulator_file import load_emulator
-from training.metrics import evaluate_model
-from training.models import build_model
-from training.train import resolve_config, train
-from training.transform import MapTransform
+from galsr.training.checkpoint import load_checkpoint
+from galsr.training.data import PairDataset, open_dataset_file
+from galsr.emulator.file_format import load_emulator
+from galsr.training.metrics import evaluate_model
+from galsr.emulator.architectures import build_model
+from galsr.training.train import resolve_config, train
+from galsr.emulator.transform import MapTransform
 
 FAST = {"batch_size": 8, "lr": 1e-3, "n0": 12, "ni": 6, "m": 2}
 
@@ -75,7 +75,7 @@ def test_training_lowers_loss_and_beats_bicubic(dataset, trained):
 
 def test_evaluate_side_by_side(dataset, trained, tmp_path, capsys):
     from galsr.cli import main
-    from training.evaluate import evaluate
+    from galsr.training.evaluate import evaluate
 
     out, res = trained
     fsrcnn = tmp_path / "fsrcnn.galsr"  # another transform (log10 of B only): scored in the emulator's space

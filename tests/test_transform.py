@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.transform import MapTransform
+from galsr.emulator.transform import MapTransform
 
 STATS = {"lr": {"min": np.array([1e3, -150.0, 20.0, 0.5]), "max": np.array([1e9, 120.0, 300.0, 8.0]),
                 "log10_B_min": 3.0, "log10_B_max": 9.0},

@@ -15,11 +15,11 @@ import pytest
 import serpent
 
 from tiny_data import write_tiny_dataset
-from training.pyro_compat import register_numpy_serializers, to_builtins
-from training.tune import tune, validate_tune_args
-from training.tune_report import collect_evaluations, pareto_mask
-from training.tune_space import build_config_space, hyperparameter_names, to_train_config
-from training.tune_worker import objective_loss
+from galsr.training.tuning.pyro_compat import register_numpy_serializers, to_builtins
+from galsr.training.tuning.driver import tune, validate_tune_args
+from galsr.training.tuning.report import collect_evaluations, pareto_mask
+from galsr.training.tuning.space import build_config_space, hyperparameter_names, to_train_config
+from galsr.training.tuning.worker import objective_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(min_budget=1, max_budget=2, eta=2, seed=3, max_train=12, max_val=6, worker_timeout=60.0,

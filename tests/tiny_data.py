@@ -9,7 +9,7 @@ import json
 import h5py
 import numpy as np
 
-from simulator import PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, Grid, ParameterSpace, simulate
+from galsr.simulator import PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, Grid, ParameterSpace, simulate
 
 TINY_LR = Grid(5, 2.0)
 TINY_HR = Grid(20, 0.5, oversample=3)
@@ -27,7 +27,7 @@ def _stats(maps):
 def write_tiny_dataset(path, n=48, seed=0, lr_grid=TINY_LR, hr_grid=TINY_HR, val_fraction=1 / 3):
     """Write a complete dataset file of ``n`` galaxies; returns str(path)."""
     try:
-        from simulator import generate_dataset
+        from galsr.simulator import generate_dataset
     except ImportError:
         generate_dataset = None
     if generate_dataset is not None:

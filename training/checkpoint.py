@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from .emulator_file import atomic_torch_save, load_container
+from galsr.emulator.file_format import atomic_torch_save, load_container
 
 FORMAT = "galsr-checkpoint"
 FORMAT_VERSION = 1

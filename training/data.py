@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .transform import MapTransform
+from galsr.emulator.transform import MapTransform
 
 LAYOUT_VERSION = 1
 SPLITS = {"train": 0, "val": 1}

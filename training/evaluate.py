@@ -13,11 +13,12 @@ import time
 import numpy as np
 import torch
 
-from .data import PairDataset, dataset_info
-from .emulator_file import load_emulator
-from .metrics import evaluate_model, residual_units
-from .models import build_model, inference_model, n_parameters
-from .transform import MapTransform
+from galsr.simulator.fileio import save_figure, write_text_atomic
+from galsr.training.data import PairDataset, dataset_info
+from galsr.emulator.file_format import load_emulator
+from galsr.training.metrics import evaluate_model, residual_units
+from galsr.emulator.architectures import build_model, inference_model, n_parameters
+from galsr.emulator.transform import MapTransform
 
 CHANNEL_TITLES = {"B": "log10 B [Lsun/kpc2]", "v": "v [km/s]", "sigma": "sigma [km/s]", "ML": "M/L [Msun/Lsun]"}
 
@@ -51,7 +52,7 @@ def network_latency_ms(model, n_channels, n_lr, batch, threads=1, repeats=50):
 def emulator_latency_ms(model_path, batch, threads=1, repeats=50, seed=0):
     """Single-``threads`` latency [ms] of a whole emulator call (LR simulation + network) at ``batch`` galaxies."""
     from galsr.emulator import Emulator
-    from simulator import ParameterSpace
+    from galsr.simulator import ParameterSpace
 
     import numba
 
@@ -131,13 +132,13 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
            "ratios": {k: v["l1"] / results[main_label]["l1"] for k, v in results.items()}, "files": {}}
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-        out["files"]["metrics"] = _write_text(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
-        out["files"]["table"] = _write_text(os.path.join(out_dir, "table.md"), format_table(out))
+        out["files"]["metrics"] = write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
+        out["files"]["table"] = write_text_atomic(os.path.join(out_dir, "table.md"), format_table(out))
         if n_examples > 0:
             rows = np.random.default_rng(seed).choice(len(val), size=min(n_examples, len(val)), replace=False)
             out["files"]["figure"] = plot_examples(os.path.join(out_dir, "examples.png"), entries[0][1], val, tf,
                                                    sorted(rows.tolist()), main_label)
-        _write_text(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
+        write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
     val.close()
     return out
 
@@ -234,16 +235,4 @@ def plot_examples(path, model, val, tf, rows, label="SR"):
                 ax.set_xticks([])
                 ax.set_yticks([])
     fig.tight_layout()
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-def _write_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, dpi=80)

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
-from .data import PairDataset, dataset_info
-from .emulator_file import save_emulator
-from .metrics import evaluate_model, l1
-from .models import MODEL_HPARAMS, build_model, check_model_name, n_parameters
-from .transform import MapTransform
+from galsr.simulator.fileio import save_figure, write_text_atomic
+from galsr.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from galsr.training.data import PairDataset, dataset_info
+from galsr.emulator.file_format import save_emulator
+from galsr.training.metrics import evaluate_model, l1
+from galsr.emulator.architectures import MODEL_HPARAMS, build_model, check_model_name, n_parameters
+from galsr.emulator.transform import MapTransform
 
 #: Training defaults = the thesis's recipe (sections 5.5, 6.2) + the transform's log channels.
 DEFAULT_CONFIG = {"model": "isrcnn", "n0": 60, "ni": 16, "m": 8, "bicubic_skip": True, "two_stage_upsampling": True,
@@ -152,7 +153,7 @@ def write_log_csv(path, history):
     w.writeheader()
     for row in history:
         w.writerow({k: row[k] for k in w.fieldnames})
-    _atomic_text(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def plot_loss(path, history, title=""):
@@ -173,17 +174,7 @@ def plot_loss(path, history, title=""):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _atomic_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def _check_resume(ckpt_path, state, cfg, seed, fingerprint, subset):
@@ -316,7 +307,7 @@ def train(dataset_path, out_path, config=None, *, epochs=None, seed=0, resume=Fa
                         optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), state=state,
                         tensors={"best_error_maps": best_error_maps})
         write_log_csv(out_path + ".log.csv", history)
-        _atomic_text(out_path + ".log.json", json.dumps({"config": cfg, "seed": int(seed), "best_epoch": best_epoch,
+        write_text_atomic(out_path + ".log.json", json.dumps({"config": cfg, "seed": int(seed), "best_epoch": best_epoch,
                                                           "best_val_l1": best_val, "history": history}, indent=1))
         if time.perf_counter() - last_plot >= PLOT_EVERY_S:  # the curve is cheap but not free on tiny epochs
             plot_loss(out_path + ".loss.png", history, f"{cfg['model']} {os.path.basename(out_path)}")

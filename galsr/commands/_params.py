@@ -1,5 +1,5 @@
 """``--param NAME=VALUE`` / ``--fix NAME=VALUE`` options shared by the sub-commands."""
-from simulator import PARAM_NAMES
+from galsr.simulator import PARAM_NAMES
 
 
 def add_param_option(parser, flag="--param", help_text=None):

@@ -18,8 +18,8 @@ def register(subparsers):
 def run(args):
     import json
 
-    from ..benchmark import benchmark_emulator, format_report
-    from ..emulator import Emulator
+    from galsr.benchmark import benchmark_emulator, format_report
+    from galsr.emulator import Emulator
 
     if args.n < 2:
         raise ValueError(f"--n must be >= 2, got {args.n}")
@@ -28,8 +28,7 @@ def run(args):
                                 threads=args.threads)
     print(format_report(result))
     if args.json:
-        from ..fileio import atomic_path
+        from galsr.simulator.fileio import write_json_atomic
 
-        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json_atomic(args.json, result)
     return 0

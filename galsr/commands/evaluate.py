@@ -25,7 +25,7 @@ def register(subparsers):
 
 def run(args):
     """Evaluate and print the table. Returns 0."""
-    from training.evaluate import evaluate, format_table
+    from galsr.training.evaluate import evaluate, format_table
 
     if args.examples < 0:
         raise ValueError(f"--examples must be >= 0, got {args.examples}")

@@ -1,5 +1,5 @@
 """``galsr fit``: nested-sampling fit of a galaxy FITS file with the emulator (default) or the full simulator."""
-from ._params import add_param_option, parse_param_overrides
+from galsr.commands._params import add_param_option, parse_param_overrides
 
 
 def register(subparsers):
@@ -30,8 +30,8 @@ def run(args):
     import os
     import sys
 
-    from ..fitting import fit
-    from ..galaxy import read_galaxy
+    from galsr.fitting import fit
+    from galsr.galaxy import read_galaxy
 
     galaxy = read_galaxy(args.galaxy)
     out = args.out or "fit_" + os.path.splitext(os.path.basename(args.galaxy))[0]

@@ -25,7 +25,7 @@ def register(subparsers):
 
 
 def run(args):
-    from simulator import default_grids, generate_dataset, Grid
+    from galsr.simulator import default_grids, generate_dataset, Grid
 
     for name in ("lr_npix", "hr_npix"):
         if getattr(args, name) < 2:

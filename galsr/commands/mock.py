@@ -1,5 +1,5 @@
 """``galsr mock``: a noisy mock observation in the galaxy input format, true parameters in the header."""
-from ._params import add_param_option, parse_param_overrides
+from galsr.commands._params import add_param_option, parse_param_overrides
 
 
 def register(subparsers):
@@ -18,10 +18,10 @@ def register(subparsers):
 
 
 def run(args):
-    from simulator import ParameterSpace, PARAM_NAMES
+    from galsr.simulator import ParameterSpace, PARAM_NAMES
 
-    from ..galaxy import write_galaxy
-    from ..mock import make_mock
+    from galsr.galaxy import write_galaxy
+    from galsr.mock import make_mock
 
     overrides = parse_param_overrides(args.param)
     params = None
@@ -36,7 +36,7 @@ def run(args):
     print(f"wrote {args.out}: mock galaxy (seed {args.seed}, S/N {args.snr:g}), {int(galaxy.mask.sum())} of "
           f"{galaxy.mask.size} pixels masked")
     if args.png:
-        from ..plots import plot_maps
+        from galsr.plots import plot_maps
 
         plot_maps(galaxy.maps, galaxy.grid, args.png, title=galaxy.object_name)
     return 0

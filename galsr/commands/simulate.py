@@ -1,5 +1,5 @@
 """``galsr simulate``: the maps of one galaxy to FITS (and a PNG figure)."""
-from ._params import add_param_option, parse_param_overrides
+from galsr.commands._params import add_param_option, parse_param_overrides
 
 
 def register(subparsers):
@@ -20,10 +20,10 @@ def register(subparsers):
 
 
 def run(args):
-    from simulator import EXAMPLE_GALAXY, ParameterSpace, as_param_array, default_grids, simulate
+    from galsr.simulator import EXAMPLE_GALAXY, ParameterSpace, as_param_array, default_grids, simulate
 
-    from ..maps_fits import write_maps
-    from ..plots import plot_maps
+    from galsr.maps_fits import write_maps
+    from galsr.plots import plot_maps
 
     if not str(args.out).lower().endswith((".fits", ".fit", ".fits.gz")):
         raise ValueError(f"--out {args.out}: expected a .fits file name")

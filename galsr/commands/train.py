@@ -42,7 +42,7 @@ def load_config(path):
 
 def run(args):
     """Train; print the best validation L1 and the files written. Returns 0."""
-    from training.train import train
+    from galsr.training.train import train
 
     config = load_config(args.config) if args.config else None
     if args.epochs is not None and args.epochs < 1:

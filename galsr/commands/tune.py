@@ -47,9 +47,9 @@ def run(args):
     """Run the search; print where the results are. Returns 0."""
     import json
 
-    from training.tune import tune
+    from galsr.training.tuning.driver import tune
 
-    from .train import load_config
+    from galsr.commands.train import load_config
 
     base = load_config(args.config) if args.config else None
     res = tune(args.dataset, args.out, n_iterations=args.n_iterations, min_budget=args.min_budget,

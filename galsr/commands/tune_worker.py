@@ -21,7 +21,7 @@ def register(subparsers):
 
 def run(args):
     """Serve jobs until the driver shuts this worker down. Returns 0."""
-    from training.tune_worker import serve
+    from galsr.training.tuning.worker import serve
 
     if args.timeout <= 0:
         raise ValueError(f"--timeout: expected > 0 seconds, got {args.timeout}")

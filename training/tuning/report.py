@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .pyro_compat import to_builtins
-from .tune_space import GROUPS, LOG_SCALE, _hyperparameter, to_train_config
+from galsr.simulator.fileio import atomic_path, save_figure, write_text_atomic
+from galsr.training.tuning.pyro_compat import to_builtins
+from galsr.training.tuning.space import GROUPS, LOG_SCALE, _hyperparameter, to_train_config
 
 #: Fewest evaluations of one budget that importance and correlations are computed on.
 MIN_ROWS_IMPORTANCE = 4
@@ -79,19 +80,10 @@ def collect_evaluations(out_dir):
 
 def _write_csv(path, header, rows):
     """Write a CSV atomically (tmp file + os.replace)."""
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
-    os.replace(tmp, path)
-
-
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same directory and os.replace."""
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def incumbent(evals):
@@ -271,9 +263,7 @@ def plot_parallel_coordinates(evals, groups, path, budget=None):
         ax.set_title(f"{group} hyperparameters ({len(sel)} evaluations at {budget:g} epochs; red = low loss)",
                      fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return str(save_figure(fig, path))
 
 
 def plot_trajectory(rows, path):
@@ -299,9 +289,7 @@ def _finish_log_plot(fig, ax, path):
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    return str(save_figure(fig, path))
 
 
 def plot_pareto(full, mask, path):

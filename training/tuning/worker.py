@@ -29,9 +29,9 @@ from pathlib import Path
 
 from hpbandster.core.worker import Worker
 
-from .pyro_compat import register_numpy_serializers, to_builtins
-from .tune_report import write_text_atomic
-from .tune_space import to_train_config
+from galsr.training.tuning.pyro_compat import register_numpy_serializers, to_builtins
+from galsr.simulator.fileio import write_text_atomic
+from galsr.training.tuning.space import to_train_config
 
 #: Name under which the driver publishes the run settings in the nameserver (format with run_id).
 SETTINGS_NAME = "galsr.run_{run_id}.settings"
@@ -181,7 +181,7 @@ def latency_of_model(model, n_channels, n_lr, repeats=30):
     """(latency_ms, n_params) of a network on one galaxy, timed on the inference copy the Emulator runs
     (``training.models.inference_model``: sub-pixel instead of transposed convolutions, matrix bicubic) with an
     input (1, C, n, n) of normalised LR maps (models fold channels into the batch themselves in per-channel mode)."""
-    from .models import inference_model, n_parameters
+    from galsr.emulator.architectures import inference_model, n_parameters
 
     fast = inference_model(model, n_lr)
     return measure_latency_ms(fast, (1, n_channels, n_lr, n_lr), repeats=repeats), n_parameters(model)
@@ -189,14 +189,14 @@ def latency_of_model(model, n_channels, n_lr, repeats=30):
 
 def latency_of_emulator_file(path, n_channels, n_lr, repeats=30):
     """(latency_ms, n_params) of the trained network stored in an emulator file."""
-    from .emulator_file import load_emulator
+    from galsr.emulator.file_format import load_emulator
 
     return latency_of_model(load_emulator(path).build_model(), n_channels, n_lr, repeats=repeats)
 
 
 def latency_of_config(train_config, n_channels, n_lr, repeats=30):
     """(latency_ms, n_params) of an untrained network built from a training config (latency needs no weights)."""
-    from .models import build_model
+    from galsr.emulator.architectures import build_model
 
     model = build_model(train_config.get("model", "isrcnn"), channels=n_channels, **{
         k: v for k, v in train_config.items() if k not in ("model", "channels")})
@@ -205,7 +205,7 @@ def latency_of_config(train_config, n_channels, n_lr, repeats=30):
 
 def dataset_fingerprint(path):
     """Identity of a dataset file: {"fingerprint": sha256 of params/split/seed (training.data), "lr_shape"}."""
-    from .data import fingerprint, open_dataset_file
+    from galsr.training.data import fingerprint, open_dataset_file
 
     with open_dataset_file(path) as f:
         return {"fingerprint": fingerprint(f), "lr_shape": [int(d) for d in f["lr"].shape[1:]]}
@@ -256,7 +256,7 @@ class TuneWorker(Worker):
             {"loss": objective, "info": {val_l1, latency_ms, n_params, epochs, epochs_trained, train_seconds,
             model_path, train_config, worker}} of builtin types.
         """
-        from .train import train
+        from galsr.training.train import train
 
         s = self.settings
         epochs = max(1, int(round(budget)))
@@ -329,7 +329,7 @@ def serve(nameserver, run_id, *, port=None, host=None, dataset_path=None, model_
                         nameserver=ns_host, nameserver_port=ns_port,
                         host=host or local_address_towards(ns_host), id=worker_id)
     worker.lost_nameserver = False
-    from . import train  # noqa: F401  (import torch & co. now, not during the first job)
+    from galsr.training import train  # noqa: F401  (import torch & co. now, not during the first job)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_nameserver, args=(worker, ns_host, ns_port, timeout, stop),
                                name="galsr-tune-ns-watch", daemon=True)

@@ -153,7 +153,7 @@ def inference_model(model, n_lr=20):
     model's: keep the original for saving."""
     import copy
 
-    from .fast_layers import BicubicUpsample, FlatNet, subpixel_from_transposed
+    from galsr.emulator.fast_layers import BicubicUpsample, FlatNet, subpixel_from_transposed
 
     fast = copy.deepcopy(model).eval()
     if isinstance(fast, ISRCNN):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from galsr.simulator.fileio import atomic_path
+
 FORMAT = "galsr-emulator"
 FORMAT_VERSION = 1
 TOP_KEYS = ("format", "format_version", "metadata_json", "state_dict", "tensors")
@@ -46,7 +48,7 @@ class EmulatorFile:
 
     def build_model(self):
         """The network with its weights loaded, in eval mode."""
-        from .models import build_model
+        from galsr.emulator.architectures import build_model
 
         model = build_model(self.model_name, **self.hparams)
         model.load_state_dict(self.state_dict)
@@ -94,17 +96,8 @@ def save_emulator(path, *, model_name, hparams, state_dict, metadata, tensors):
 
 def atomic_torch_save(obj, path):
     """torch.save ``obj`` to ``path`` through a temporary file in the same directory and os.replace."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def safe_torch_load(path, what="file"):
@@ -184,7 +177,7 @@ def _check_metadata(meta, path):
     missing = [k for k in METADATA_KEYS if k not in meta]
     if missing:
         raise ValueError(f"{path}: metadata is missing key(s) {missing}")
-    from .models import MODEL_REGISTRY
+    from galsr.emulator.architectures import MODEL_REGISTRY
 
     if meta["model_name"] not in MODEL_REGISTRY:
         raise ValueError(f"{path}: unknown model_name {meta['model_name']!r}; expected one of "
@@ -195,7 +188,7 @@ def _check_metadata(meta, path):
 
 def _check_shapes(model_name, hparams, state_dict, tensors, meta, path):
     """The weights match the architecture exactly; error maps match (C, n_hr, n_hr) of the HR grid."""
-    from .models import build_model
+    from galsr.emulator.architectures import build_model
 
     try:
         reference = build_model(model_name, **hparams).state_dict()

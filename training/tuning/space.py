@@ -11,7 +11,7 @@ group that is not searched keep the base config's value (thesis defaults unless 
 """
 import ConfigSpace as CS
 
-from .pyro_compat import to_builtins
+from galsr.training.tuning.pyro_compat import to_builtins
 
 #: Search groups: group name -> hyperparameter names (in the thesis's order).
 GROUPS = {"local": ("n0", "ni", "m"), "global": ("lr", "batch_size", "beta1", "beta2")}

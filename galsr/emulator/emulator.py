@@ -31,9 +31,9 @@ class Emulator:
     """
 
     def __init__(self, emulator_file, num_threads=None):
-        from simulator import PARAM_NAMES, Grid, ParameterSpace
-        from training.models import inference_model
-        from training.transform import MapTransform
+        from galsr.simulator import PARAM_NAMES, Grid, ParameterSpace
+        from galsr.emulator.architectures import inference_model
+        from galsr.emulator.transform import MapTransform
 
         ef = emulator_file
         meta = ef.metadata
@@ -75,7 +75,7 @@ class Emulator:
     @classmethod
     def load(cls, path, num_threads=None):
         """Load an emulator file (``*.galsr``); ValueError for foreign, pickled, tampered or mismatched files."""
-        from training.emulator_file import load_emulator
+        from galsr.emulator.file_format import load_emulator
 
         return cls(load_emulator(path), num_threads=num_threads)
 
@@ -115,7 +115,7 @@ class Emulator:
 
     def simulate_lr(self, params):
         """LR maps (N, 4, n_lr, n_lr) float64 of validated parameters (N, 18)."""
-        from simulator import simulate
+        from galsr.simulator import simulate
 
         return simulate(params, self.lr_grid, self.redshift, check=False)
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .pyro_compat import register_numpy_serializers, to_builtins
-from .tune_report import write_text_atomic
-from .tune_space import THESIS_BEST, build_config_space, parse_groups
-from .tune_worker import OBJECTIVES, SETTINGS_NAME, config_id_str, dataset_fingerprint
+from galsr.training.tuning.pyro_compat import register_numpy_serializers, to_builtins
+from galsr.simulator.fileio import write_text_atomic
+from galsr.training.tuning.space import THESIS_BEST, build_config_space, parse_groups
+from galsr.training.tuning.worker import OBJECTIVES, SETTINGS_NAME, config_id_str, dataset_fingerprint
 
 log = logging.getLogger("galsr.tune")
 
@@ -112,7 +112,7 @@ def validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objec
 
 def check_dataset(path):
     """Refuse a missing, incomplete or wrongly laid out dataset (ValueError naming the file); returns str path."""
-    from .data import open_dataset_file
+    from galsr.training.data import open_dataset_file
 
     path = str(path)
     with open_dataset_file(path) as f:  # raises ValueError for missing / incomplete files and wrong layouts
@@ -269,7 +269,7 @@ def _start_settings_server(settings, host, ns_host, ns_port, run_id):
 
 def _start_local_workers(n, ns_host, ns_port, run_id, timeout, num_threads):
     """Start n local worker processes (spawn) running ``tune_worker.serve``; returns the Process list."""
-    from .tune_worker import _local_worker_main
+    from galsr.training.tuning.worker import _local_worker_main
 
     ctx = multiprocessing.get_context("spawn")
     procs = []
@@ -349,7 +349,7 @@ def _prepare_directory(out_dir, resume, latency_repeats, record):
     record["objective"] = record["objective"] or "l1"
     record["latency_weight"] = 0.5 if record["latency_weight"] is None else float(record["latency_weight"])
     if record["objective"] == "l1+latency" and record["latency_ref_ms"] is None and record["latency_cap_ms"] is None:
-        from .tune_worker import latency_of_config
+        from galsr.training.tuning.worker import latency_of_config
 
         fp = dataset_fingerprint(record["dataset"])
         record["latency_ref_ms"] = latency_of_config({**record["base_config"], **THESIS_BEST}, fp["lr_shape"][0],
@@ -483,7 +483,7 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
 
 def summarize(out_dir, run_id="", report=True):
     """TuneResult of everything logged in ``out_dir`` (writing the report files when ``report``)."""
-    from .tune_report import collect_evaluations, write_report
+    from galsr.training.tuning.report import collect_evaluations, write_report
 
     out_dir = Path(out_dir)
     settings = json.loads((out_dir / SETTINGS_FILE).read_text())
