@@ -15,19 +15,6 @@ def machine_line():
             f"{platform.python_version()}, numba {numba.__version__}, torch {torch.__version__}")
 
 
-def median_time(fn, repeats=21, warmup=2, min_seconds=0.0):
-    """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs; returns (median, all)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), times
-
-
 def set_threads(n):
     """Set numba and torch intra-op threads to ``n``."""
     import numba

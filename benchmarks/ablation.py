@@ -41,21 +41,12 @@ def combinations():
 
 def latency_ms(model, n_lr, repeats=200):
     """(training graph, inference rewrite) batch-1 single-thread latency [ms] of ``model``."""
-    import torch
-
-    from galsr.training.evaluate import measure_latency
     from galsr.emulator.architectures import inference_model
+    from galsr.emulator.latency import network_latency_ms
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        x = torch.rand(1, model.channels, n_lr, n_lr, generator=torch.Generator().manual_seed(0))
-        fast = inference_model(model, n_lr)
-        with torch.inference_mode():
-            return (measure_latency(lambda: model.eval()(x), repeats=repeats),
-                    measure_latency(lambda: fast(x), repeats=repeats))
-    finally:
-        torch.set_num_threads(previous)
+    shape = (1, model.channels, n_lr, n_lr)
+    return (network_latency_ms(model, shape, repeats=repeats),
+            network_latency_ms(inference_model(model, n_lr), shape, repeats=repeats))
 
 
 def run(dataset, out_dir, epochs=10, max_train=1024, max_val=512, seed=0, threads=1, base_config=None,

@@ -13,8 +13,9 @@ import sys
 import numba
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import machine_line, median_time, set_threads  # noqa: E402
+from _timing import machine_line, set_threads  # noqa: E402
 
+from galsr.emulator.latency import latency_ms  # noqa: E402
 from galsr.simulator import HR_GRID, LR_GRID, ParameterSpace, simulate  # noqa: E402
 
 
@@ -33,9 +34,9 @@ def main():
         for nt in threads:
             set_threads(nt)
             i = iter(range(10**9))
-            t1, _ = median_time(lambda: simulate(params[next(i) % 64], grid), repeats=args.repeats)
-            t64, _ = median_time(lambda: simulate(params, grid), repeats=max(3, args.repeats // 5), warmup=1)
-            print(f"{label:<46} {nt:>7} {t1 * 1e3:>13.3f} {t64 / 64 * 1e3:>21.3f}")
+            t1 = latency_ms(lambda: simulate(params[next(i) % 64], grid), repeats=args.repeats, warmup=2)
+            t64 = latency_ms(lambda: simulate(params, grid), repeats=max(3, args.repeats // 5), warmup=1)
+            print(f"{label:<46} {nt:>7} {t1:>13.3f} {t64 / 64:>21.3f}")
 
 
 if __name__ == "__main__":

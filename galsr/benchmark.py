@@ -7,25 +7,9 @@ import time
 
 import numpy as np
 
+from galsr.emulator.latency import latency_ms, paired_call_times
 from galsr.simulator import ParameterSpace, simulate
 from galsr.simulator.convergence import relative_changes
-
-
-def _paired_latencies(fns, items, repeats):
-    """Per-call wall times of each function in ``fns`` on each item; within a repeat each function runs over all
-    items back to back (as in a fit, where one model is called again and again), and the functions alternate from
-    repeat to repeat so that both see the same machine load. Returns an array (len(fns), repeats * len(items))."""
-    for item in items[:2]:  # warm up (numba compilation, torch allocations)
-        for fn in fns:
-            fn(item)
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for k, fn in enumerate(fns):
-            for item in items:
-                t0 = time.perf_counter()
-                fn(item)
-                times[k].append(time.perf_counter() - t0)
-    return np.array(times)
 
 
 def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1):
@@ -41,17 +25,11 @@ def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1)
     emulator.set_num_threads(threads)  # numba and torch
     space = ParameterSpace(bounds=np.asarray(emulator.bounds), redshift=emulator.redshift)
     params = space.sample_lhs(n_galaxies, seed=seed)
-    times = _paired_latencies([emulator, lambda p: simulate(p, emulator.hr_grid, emulator.redshift)], list(params),
+    times = paired_call_times([emulator, lambda p: simulate(p, emulator.hr_grid, emulator.redshift)], list(params),
                               repeats)
     t_emu, t_hr = np.median(times, axis=1)
     batch = params[: min(64, len(params))]
-    emulator(batch)
-    t_batch = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        emulator(batch)
-        t_batch.append((time.perf_counter() - t0) / len(batch))
-    t_batch = float(np.median(t_batch))
+    t_batch = latency_ms(lambda: emulator(batch), repeats=repeats, warmup=1) / 1e3 / len(batch)
     emulated = emulator(params)
     truth = simulate(params, emulator.hr_grid, emulator.redshift)
     rel = relative_changes(truth, emulated)

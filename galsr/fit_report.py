@@ -17,6 +17,7 @@ import numpy as np
 
 from galsr.simulator import PARAM_NAMES, PARAM_UNITS
 
+from galsr.emulator.latency import latency_ms
 from galsr.simulator.fileio import atomic_path, save_figure, write_json_atomic
 
 
@@ -137,18 +138,6 @@ def _versions():
             "numba": numba.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def _call_latency(model, params, repeats=10):
-    import time
-
-    model(params)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(params)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def write_outputs(out_dir, galaxy, model, prior, data, results, settings, workers, wall, resumed):
     """Write every output file; returns (summary dict, run dict) and prints the table."""
     from galsr.maps_fits import write_maps
@@ -176,7 +165,7 @@ def write_outputs(out_dir, galaxy, model, prior, data, results, settings, worker
            "wall_time_s": wall, "resumed": bool(resumed),
            "wall_time_note": "this session only" if resumed else "whole run",
            "n_likelihood_calls": ncall, "calls_per_second": ncall / wall if wall > 0 else None,
-           "forward_model_latency_ms": 1e3 * _call_latency(model, best),
+           "forward_model_latency_ms": latency_ms(lambda: model(best), repeats=10, warmup=1),
            "n_pixels_fitted": data.n_pixels, "free": prior.free_names, "fixed": prior.fixed}
     write_json_atomic(os.path.join(out_dir, "run.json"), run)
     return summary, run

@@ -21,7 +21,8 @@ def default_grids(redshift=DEFAULT_REDSHIFT, psf_fwhm_pho_arcsec=1.3, psf_fwhm_k
 #: The emulator's target and input grids at z = 0.03, PSF FWHM 1.3" (photometry) and 2.5" (kinematics).
 HR_GRID, LR_GRID = default_grids()
 
-from galsr.simulator.dataset import GalaxyDataset, generate_dataset, load_dataset  # noqa: E402  (uses the grids above)
+from galsr.simulator.dataset import generate_dataset  # noqa: E402  (uses the grids above)
+from galsr.simulator.dataset_file import GalaxyDataset, load_dataset  # noqa: E402
 
 __all__ = ["CHANNELS", "CHANNEL_UNITS", "CHANNEL_LABELS", "G", "kpc_per_arcsec", "rho_crit", "Grid", "N_PARAMS",
            "PARAM_BOUNDS", "PARAM_NAMES", "PARAM_UNITS", "ParameterSpace", "as_param_array", "halo_scale_radius",

@@ -1,5 +1,5 @@
-"""LR/HR training sets in HDF5 (design.md, "Dataset file"): generation that is parallel, resumable and
-reproducible, and a reader that refuses anything incomplete or foreign.
+"""Writing LR/HR training sets in HDF5 (layout in galsr.simulator.dataset_file): generation that is parallel,
+resumable and reproducible.
 
 Crash safety. While a set is being generated its rows live in ``<out>.partial/``: ``meta.json`` (every setting
 that decides the bytes, written once) and one ``block_NNNNN.npz`` per finished block of rows, each written to a
@@ -14,8 +14,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
-import time
 
 import h5py
 import numpy as np
@@ -23,13 +21,11 @@ import numpy as np
 from galsr.simulator.constants import CHANNEL_UNITS, CHANNELS
 from galsr.simulator.fileio import atomic_path, write_json_atomic
 from galsr.simulator.cosmology import COSMOLOGY, kpc_per_arcsec
+from galsr.simulator.dataset_file import LAYOUT_VERSION, STAT_KEYS
 from galsr.simulator.grid import Grid
 from galsr.simulator.params import PARAM_NAMES, PARAM_UNITS, ParameterSpace
 from galsr.simulator.simulate import simulate
 
-LAYOUT_VERSION = 1
-REQUIRED = ("params", "lr", "hr", "split", "stats/lr", "stats/hr")
-STAT_KEYS = ("min", "max", "mean", "std", "log10_B_min", "log10_B_max", "log10_B_mean", "log10_B_std")
 _COMPRESSION = dict(compression="gzip", compression_opts=1, shuffle=True)
 
 
@@ -308,87 +304,3 @@ def _assemble(path, work, meta, params, draws, rows, lr_grid, hr_grid, redshift,
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["complete"] = True  # last: a file without it is never used
-
-
-# ---------------------------------------------------------------------------------------------- reading
-class GalaxyDataset:
-    """A complete dataset file opened read-only, with lazy h5py views.
-
-    Attributes: ``params`` (N, 18), ``lr`` (N, 4, n, n), ``hr`` (N, 4, 4n, 4n), ``split`` (N,) int8 (h5py datasets,
-    sliced on demand), ``attrs`` (dict), ``stats`` ({"lr": {...}, "hr": {...}}), ``lr_grid``, ``hr_grid``,
-    ``redshift``. Use as a context manager or call :meth:`close`.
-    """
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        if not os.path.exists(self.path):
-            raise ValueError(f"dataset {self.path} does not exist")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise ValueError(f"dataset {self.path} is not a readable HDF5 file ({exc})") from None
-        try:
-            self._check()
-        except Exception:
-            self._file.close()
-            raise
-
-    def _check(self):
-        f, p = self._file, self.path
-        version = f.attrs.get("layout_version")
-        if version is None or int(version) != LAYOUT_VERSION:
-            found = "no layout_version" if version is None else f"galsr dataset layout {int(version)}"
-            raise ValueError(f"dataset {p}: {found}, this galsr reads layout {LAYOUT_VERSION}")
-        if not bool(f.attrs.get("complete", False)):
-            raise ValueError(f"dataset {p} is incomplete; finish it with `galsr generate ... --resume`")
-        for name in REQUIRED:
-            if name not in f:
-                raise ValueError(f"dataset {p}: missing /{name}")
-        for key in ("lr_grid", "hr_grid", "redshift", "seed"):
-            if key not in f.attrs:
-                raise ValueError(f"dataset {p}: missing attribute {key}")
-        n = f["params"].shape[0]
-        if f["params"].shape != (n, len(PARAM_NAMES)) or f["lr"].shape[0] != n or f["hr"].shape[0] != n \
-                or f["split"].shape != (n,):
-            raise ValueError(f"dataset {p}: inconsistent shapes params {f['params'].shape}, lr {f['lr'].shape}, "
-                             f"hr {f['hr'].shape}, split {f['split'].shape}")
-        self.params, self.lr, self.hr, self.split = f["params"], f["lr"], f["hr"], f["split"]
-        self.attrs = dict(f.attrs)
-        self.stats = {k: {s: f[f"stats/{k}/{s}"][()] for s in STAT_KEYS} for k in ("lr", "hr")}
-        self.lr_grid = Grid.from_dict(json.loads(f.attrs["lr_grid"]))
-        self.hr_grid = Grid.from_dict(json.loads(f.attrs["hr_grid"]))
-        self.redshift = float(f.attrs["redshift"])
-
-    def __len__(self):
-        return self.params.shape[0]
-
-    def train_indices(self):
-        """Row indices of the training split (ascending)."""
-        return np.flatnonzero(self.split[()] == 0)
-
-    def val_indices(self):
-        """Row indices of the validation split (ascending)."""
-        return np.flatnonzero(self.split[()] == 1)
-
-    def close(self):
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def load_dataset(path):
-    """Open a complete galsr dataset (``GalaxyDataset``); ValueError naming the file and problem otherwise."""
-    return GalaxyDataset(path)
-
-
-def timed_generation(n, seed, workers, backend, lr_grid=None, hr_grid=None, directory=None):
-    """Seconds to generate ``n`` pairs into a temporary file (for benchmarks); the file is removed."""
-    with tempfile.TemporaryDirectory(dir=directory) as d:
-        t0 = time.perf_counter()
-        generate_dataset(os.path.join(d, "bench.h5"), n, seed, lr_grid, hr_grid, workers=workers, backend=backend,
-                         progress=False)
-        return time.perf_counter() - t0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from galsr.simulator import Grid, ParameterSpace, generate_dataset, load_dataset
-from galsr.simulator.dataset import LAYOUT_VERSION
+from galsr.simulator.dataset_file import LAYOUT_VERSION
 
 LR = Grid(8, 3.0, 1.0, 1.5)
 HR = Grid(32, 0.75, 1.0, 1.5, oversample=2, centre_zoom=2)

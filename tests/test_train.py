@@ -8,7 +8,8 @@ import torch
 
 from tiny_data import write_tiny_dataset
 from galsr.training.checkpoint import load_checkpoint
-from galsr.training.data import PairDataset, open_dataset_file
+from galsr.simulator.dataset_file import open_dataset_file
+from galsr.training.data import PairDataset
 from galsr.emulator.file_format import load_emulator
 from galsr.training.metrics import evaluate_model
 from galsr.emulator.architectures import build_model
@@ -148,7 +149,7 @@ def test_incomplete_dataset_refused(dataset, tmp_path):
     shutil.copy(dataset, bad)
     with h5py.File(bad, "r+") as f:
         f.attrs["complete"] = False
-    with pytest.raises(ValueError, match="not complete"):
+    with pytest.raises(ValueError, match="incomplete"):
         open_dataset_file(bad)
     with pytest.raises(ValueError, match="does not exist"):
         train(tmp_path / "missing.h5", tmp_path / "x.galsr", epochs=1, progress=False)

@@ -1,6 +1,6 @@
 """LR/HR pairs of a complete galsr dataset file (HDF5, design.md "Dataset file") as normalised torch tensors.
 
-``open_dataset_file`` validates the layout; ``PairDataset`` serves one split (training or validation) either from
+``open_dataset_file`` (galsr.simulator.dataset_file, the one layout definition) validates the file; ``PairDataset`` serves one split (training or validation) either from
 memory (normalised once at load, the fast path for files that fit in RAM) or lazily from the file (big files).
 The transform (training.transform.MapTransform) is built from the file's stored ``/stats``.
 """
@@ -14,45 +14,10 @@ import torch
 from torch.utils.data import Dataset
 
 from galsr.emulator.transform import MapTransform
+from galsr.simulator.dataset_file import SPLITS, open_dataset_file
 
-LAYOUT_VERSION = 1
-SPLITS = {"train": 0, "val": 1}
 #: Load a split into memory when its normalised LR + HR tensors take at most this many bytes.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
-
-
-def open_dataset_file(path):
-    """Open a dataset file read-only after checking it is a complete galsr dataset; returns h5py.File.
-
-    Raises ValueError naming the file and the problem (missing, not HDF5, incomplete, wrong layout_version,
-    missing dataset/group, inconsistent shapes)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"dataset {path!r} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"dataset {path!r} is not a readable HDF5 file ({exc})") from None
-    try:
-        version = f.attrs.get("layout_version")
-        if version is None or int(version) != LAYOUT_VERSION:
-            raise ValueError(f"dataset {path!r}: layout_version {version!r}, expected {LAYOUT_VERSION}")
-        if not bool(f.attrs.get("complete", False)):
-            raise ValueError(f"dataset {path!r} is not complete (attribute 'complete' is not True); finish it with "
-                             f"`galsr generate ... --resume` before training")
-        for name in ("params", "lr", "hr", "split", "stats/lr", "stats/hr"):
-            if name not in f:
-                raise ValueError(f"dataset {path!r}: missing /{name}")
-        n = f["params"].shape[0]
-        lr, hr = f["lr"].shape, f["hr"].shape
-        if len(lr) != 4 or len(hr) != 4 or lr[0] != n or hr[0] != n or f["split"].shape != (n,) \
-                or lr[1] != hr[1] or hr[2] != 4 * lr[2] or hr[3] != 4 * lr[3]:
-            raise ValueError(f"dataset {path!r}: inconsistent shapes params {f['params'].shape}, lr {lr}, hr {hr}, "
-                             f"split {f['split'].shape} (expected N rows and HR = 4 x LR)")
-    except Exception:
-        f.close()
-        raise
-    return f
 
 
 def read_stats(f):
@@ -75,7 +40,7 @@ def _attr_text(value):
 def dataset_info(path):
     """Metadata of a dataset file as plain JSON: channels, units, grids (dicts), redshift, param names/units/
     bounds, n rows, stats, fingerprint. Used to fill the emulator file."""
-    with open_dataset_file(path) as f:
+    with open_dataset_file(path, hr_factor=4) as f:
         attrs = {k: _attr_text(v) for k, v in f.attrs.items()}
         p = f["params"]
         info = {
@@ -128,7 +93,7 @@ def split_indices(f, split, limit=None):
 
 def transform_from_file(path):
     """MapTransform from the dataset's ``/stats`` (LR and HR bounds together)."""
-    with open_dataset_file(path) as f:
+    with open_dataset_file(path, hr_factor=4) as f:
         return MapTransform.from_stats(read_stats(f), channels=dataset_channels(f))
 
 
@@ -169,7 +134,7 @@ class PairDataset(Dataset):
     def __init__(self, path, split="train", transform=None, limit=None, in_memory=None):
         self.path = os.fspath(path)
         self.split = split
-        with open_dataset_file(self.path) as f:
+        with open_dataset_file(self.path, hr_factor=4) as f:
             self.transform = transform or MapTransform.from_stats(read_stats(f), channels=dataset_channels(f))
             self.rows = split_indices(f, split, limit)
             self.lr_shape, self.hr_shape = tuple(f["lr"].shape[1:]), tuple(f["hr"].shape[1:])

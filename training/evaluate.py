@@ -18,35 +18,16 @@ from galsr.training.data import PairDataset, dataset_info
 from galsr.emulator.file_format import load_emulator
 from galsr.training.metrics import evaluate_model, residual_units
 from galsr.emulator.architectures import build_model, inference_model, n_parameters
+from galsr.emulator.latency import latency_ms, network_latency_ms
 from galsr.emulator.transform import MapTransform
 
 CHANNEL_TITLES = {"B": "log10 B [Lsun/kpc2]", "v": "v [km/s]", "sigma": "sigma [km/s]", "ML": "M/L [Msun/Lsun]"}
 
 
-def measure_latency(fn, repeats=50, warmup=5):
-    """Median wall time [ms] of ``fn()`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
-
-
-def network_latency_ms(model, n_channels, n_lr, batch, threads=1, repeats=50):
-    """Single-``threads`` latency [ms] of the inference copy of ``model`` on a (batch, C, n, n) input."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        fast = inference_model(model, n_lr)
-        x = torch.rand(batch, n_channels, n_lr, n_lr, generator=torch.Generator().manual_seed(0))
-        with torch.inference_mode():
-            return measure_latency(lambda: fast(x), repeats=repeats if batch == 1 else max(3, repeats // 10),
-                                   warmup=min(5, repeats))
-    finally:
-        torch.set_num_threads(previous)
+def _network_latency_ms(model, n_channels, n_lr, batch, threads=1, repeats=50):
+    """Latency [ms] of the inference copy of ``model`` on a (batch, C, n, n) input."""
+    return network_latency_ms(inference_model(model, n_lr), (batch, n_channels, n_lr, n_lr), threads=threads,
+                              repeats=repeats if batch == 1 else max(3, repeats // 10))
 
 
 def emulator_latency_ms(model_path, batch, threads=1, repeats=50, seed=0):
@@ -61,8 +42,8 @@ def emulator_latency_ms(model_path, batch, threads=1, repeats=50, seed=0):
         emu = Emulator.load(model_path, num_threads=threads)
         params = ParameterSpace(bounds=emu.bounds, redshift=emu.redshift).sample_lhs(batch, seed=seed)
         arg = params[0] if batch == 1 else params
-        return measure_latency(lambda: emu(arg), repeats=repeats if batch == 1 else max(3, repeats // 10),
-                               warmup=min(5, repeats))
+        return latency_ms(lambda: emu(arg), repeats=repeats if batch == 1 else max(3, repeats // 10),
+                          warmup=min(5, repeats))
     finally:
         torch.set_num_threads(previous)
         numba.set_num_threads(previous_numba)
@@ -119,8 +100,8 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
         m["n_parameters"] = n_parameters(model)
         if latency:
             r = latency_repeats
-            lat = {"network_b1": network_latency_ms(model, tf.n_channels, n_lr, 1, threads, r),
-                   "network_b64": network_latency_ms(model, tf.n_channels, n_lr, 64, threads, r)}
+            lat = {"network_b1": _network_latency_ms(model, tf.n_channels, n_lr, 1, threads, r),
+                   "network_b64": _network_latency_ms(model, tf.n_channels, n_lr, 64, threads, r)}
             if path is not None:
                 lat["emulator_b1"] = emulator_latency_ms(path, 1, threads, r)
                 lat["emulator_b64"] = emulator_latency_ms(path, 64, threads, r)

@@ -112,10 +112,10 @@ def validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objec
 
 def check_dataset(path):
     """Refuse a missing, incomplete or wrongly laid out dataset (ValueError naming the file); returns str path."""
-    from galsr.training.data import open_dataset_file
+    from galsr.simulator.dataset_file import open_dataset_file
 
     path = str(path)
-    with open_dataset_file(path) as f:  # raises ValueError for missing / incomplete files and wrong layouts
+    with open_dataset_file(path, hr_factor=4) as f:  # raises ValueError for missing / incomplete files and wrong layouts
         split = f["split"][()]
     n_train, n_val = int(np.sum(split == 0)), int(np.sum(split == 1))
     if n_train < 1 or n_val < 1:

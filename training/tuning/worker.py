@@ -16,8 +16,8 @@ Objective (``loss`` that BOHB minimises, :func:`objective_loss`):
   iSRCNN (60/16/8) measured by the driver on its machine at start.
 
 Latency = one forward pass of the trained network's inference copy (what ``galsr.Emulator`` runs) on one galaxy
-(batch 1), one CPU thread, in ``torch.inference_mode`` after warm-up, in milliseconds: the smallest of the medians
-of 3 blocks of repeats (:func:`measure_latency_ms`). It excludes the (configuration-independent) LR simulation and normalisation.
+(batch 1), one CPU thread, in ``torch.inference_mode`` after warm-up, in milliseconds: the median of repeated
+passes (galsr.emulator.latency, the measure every galsr latency uses). It excludes the (configuration-independent) LR simulation and normalisation.
 """
 import json
 import logging
@@ -143,48 +143,15 @@ def objective_loss(val_l1, latency_ms, objective="l1", ref_ms=None, weight=0.5, 
     return loss
 
 
-def measure_latency_ms(model, input_shape, repeats=30, warmup=5, blocks=3):
-    """Single-thread CPU latency [ms] of ``model(x)`` for one input of ``input_shape``.
-
-    The ``repeats`` timed passes (after ``warmup`` untimed ones) are split into ``blocks`` consecutive blocks;
-    the result is the smallest block median. The median discards single slow passes; taking the quietest block
-    discards stretches in which other processes (the other workers' training) held the core.
-
-    Args:
-        model: torch.nn.Module (put in eval mode here).
-        input_shape: tuple, e.g. (1, 4, 20, 20) for one galaxy.
-        repeats: int >= blocks, timed forward passes.
-        warmup: int, untimed passes first.
-        blocks: int >= 1.
-    """
-    import numpy as np
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model.eval()
-        x = torch.rand(*input_shape, generator=torch.Generator().manual_seed(0))
-        times = []
-        with torch.inference_mode():
-            for i in range(warmup + repeats):
-                t0 = time.perf_counter()
-                model(x)
-                if i >= warmup:
-                    times.append(time.perf_counter() - t0)
-        return float(min(np.median(b) for b in np.array_split(np.array(times), max(1, int(blocks)))) * 1e3)
-    finally:
-        torch.set_num_threads(previous)
-
-
 def latency_of_model(model, n_channels, n_lr, repeats=30):
     """(latency_ms, n_params) of a network on one galaxy, timed on the inference copy the Emulator runs
     (``training.models.inference_model``: sub-pixel instead of transposed convolutions, matrix bicubic) with an
     input (1, C, n, n) of normalised LR maps (models fold channels into the batch themselves in per-channel mode)."""
     from galsr.emulator.architectures import inference_model, n_parameters
+    from galsr.emulator.latency import network_latency_ms
 
     fast = inference_model(model, n_lr)
-    return measure_latency_ms(fast, (1, n_channels, n_lr, n_lr), repeats=repeats), n_parameters(model)
+    return network_latency_ms(fast, (1, n_channels, n_lr, n_lr), threads=1, repeats=repeats), n_parameters(model)
 
 
 def latency_of_emulator_file(path, n_channels, n_lr, repeats=30):
@@ -205,9 +172,10 @@ def latency_of_config(train_config, n_channels, n_lr, repeats=30):
 
 def dataset_fingerprint(path):
     """Identity of a dataset file: {"fingerprint": sha256 of params/split/seed (training.data), "lr_shape"}."""
-    from galsr.training.data import fingerprint, open_dataset_file
+    from galsr.simulator.dataset_file import open_dataset_file
+    from galsr.training.data import fingerprint
 
-    with open_dataset_file(path) as f:
+    with open_dataset_file(path, hr_factor=4) as f:
         return {"fingerprint": fingerprint(f), "lr_shape": [int(d) for d in f["lr"].shape[1:]]}
 
 
