@@ -1,9 +1,7 @@
 """Timing helpers for the benchmark scripts: medians of repeated runs, thread control, machine facts."""
 import os
 import platform
-import time
 
-import numpy as np
 
 
 def machine_line():

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -27,16 +26,16 @@ ORDER = ("log10_disc2_mass", "inclination", "orientation", "log10_disc1_mass", "
          "log10_bulge_radius", "log10_disc1_radius", "concentration")
 
 
-def _run(galaxy, forward, free, args, out):
+def _run(galaxy, forward, free, args):
     fixed = {n: float(galaxy.truth[i]) for i, n in enumerate(PARAM_NAMES) if n not in free}
-    return fit(galaxy, forward=forward, nlive=args.nlive, workers=args.workers, out_dir=out, fixed=fixed,
-               progress=False, seed=args.seed, dlogz=args.dlogz)
+    return fit(galaxy, forward=forward, nlive=args.nlive, workers=args.workers, fixed=fixed, seed=args.seed,
+               dlogz=args.dlogz)
 
 
-def speed_comparison(args, tmp):
+def speed_comparison(args):
     galaxy = make_mock(example_parameters(), seed=1, snr=30.0, grid=HR_GRID)
     free = ORDER[: args.free]
-    runs = {f: _run(galaxy, f, free, args, os.path.join(tmp, f)) for f in ("emulator", "simulator")}
+    runs = {f: _run(galaxy, f, free, args) for f in ("emulator", "simulator")}
     print(f"\n== same mock, same settings (nlive {args.nlive}, dlogz {args.dlogz}, seed {args.seed}, "
           f"{args.workers} workers), {len(free)} free parameters ==")
     print(f"{'':<26}{'emulator':>20}{'simulator':>20}")
@@ -53,34 +52,25 @@ def speed_comparison(args, tmp):
     return {f: {"run": runs[f].run, "summary": runs[f].summary} for f in runs}
 
 
-def recovery_study(args, tmp):
+def recovery_study(args):
     space = ParameterSpace()
     truths = space.sample_lhs(args.mocks, seed=args.seed + 100)
     rel, in68, in95 = [], [], []
     for k, truth in enumerate(truths):
         galaxy = make_mock(truth, seed=k, snr=30.0)
-        res = _run(galaxy, "emulator", PARAM_NAMES, args, os.path.join(tmp, f"mock{k}"))
-        from galsr.fit_report import posterior_samples
-
+        res = _run(galaxy, "emulator", PARAM_NAMES, args)
         for j, name in enumerate(PARAM_NAMES):
             e = res.summary["parameters"][name]
             width = space.bounds[j, 1] - space.bounds[j, 0]
             rel.append(abs(e["median"] - truth[j]) / width)
             in68.append(e["p16"] <= truth[j] <= e["p84"])
-        full, w, equal, _ = posterior_samples(res.results, res_prior(res), args.seed)
-        lo, hi = np.percentile(equal, [2.5, 97.5], axis=0)
+        lo, hi = np.percentile(res.equal_samples, [2.5, 97.5], axis=0)
         in95 += list((lo <= truth) & (truth <= hi))
     print(f"\n== recovery: {args.mocks} random mocks (S/N 30), all 18 parameters free, emulator ==")
     print(f"median |median - truth| / prior width: {100 * np.median(rel):.2f} %")
     print(f"true values inside the 68 % interval: {100 * np.mean(in68):.0f} %; inside 95 %: {100 * np.mean(in95):.0f} %")
     return {"median_rel_error_of_prior_width": float(np.median(rel)), "in68": float(np.mean(in68)),
             "in95": float(np.mean(in95))}
-
-
-def res_prior(res):
-    from galsr.posterior import Prior
-
-    return Prior(fixed=res.summary["fixed"])
 
 
 def main():
@@ -94,10 +84,9 @@ def main():
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args()
     print(machine_line())
-    with tempfile.TemporaryDirectory() as tmp:
-        out = {"speed": speed_comparison(args, tmp)}
-        if args.mocks:
-            out["recovery"] = recovery_study(args, tmp)
+    out = {"speed": speed_comparison(args)}
+    if args.mocks:
+        out["recovery"] = recovery_study(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2, default=str)

@@ -3,7 +3,6 @@ its speed-up over the converged HR simulation it replaces (batch 1, one CPU thre
 likelihood call) and how close its maps are to that simulation's."""
 import os
 import platform
-import time
 
 import numpy as np
 

@@ -1,8 +1,9 @@
 """Forward models for the fit: one interface, two implementations (the emulator, the full simulator).
 
-A forward model maps one parameter vector (18,) to the four maps (4, n, n) on the data's grid, in physical units,
-and says how uncertain it is per pixel (``error_maps``, None for the simulator). Both are picklable, so dynesty's
-process pool ships them to its workers once.
+A forward model maps one parameter vector (18,) to the four maps (4, n, n) on the data's grid, in physical units
+(``model(params)``), and with ``model.predict(params)`` also to its own 1-sigma error per pixel in the likelihood's
+units (galsr.simulator.fit_units; None for the simulator). Both are picklable, so dynesty's process pool ships them
+to its workers once.
 """
 import numpy as np
 
@@ -20,6 +21,10 @@ class ForwardModel:
 
     def __call__(self, params):
         raise NotImplementedError
+
+    def predict(self, params):
+        """(maps (4, n, n), errors (4, n, n) in the likelihood's units, or None) at ``params`` (18,)."""
+        return self(params), self.error_maps
 
     def set_num_threads(self, n):
         """CPU threads of this process's numba (and torch) work; remembered, so that a worker process that

@@ -12,6 +12,7 @@ import os
 import numpy as np
 from numba import njit
 
+from galsr.simulator.constants import G as G_KPC
 from galsr.simulator.interp import stencil
 
 N_SERIES = 8
@@ -117,7 +118,7 @@ def bulge_vc2(r, mass, a, gamma, G):
     return G * mass * r ** (2.0 - gamma) / (r + a) ** (3.0 - gamma)
 
 
-def bulge_profiles(R, log10_mass, log10_radius, gamma, G=4.299e-6):
+def bulge_profiles(R, log10_mass, log10_radius, gamma, G=G_KPC):
     """Sigma_b (Msun/kpc^2) and sigma_b^2 ((km/s)^2) at sky radii R (kpc), for tests and plots (numpy in/out)."""
     mass, a = 10.0**log10_mass, 10.0**log10_radius
     sl, series, totals = bulge_slice(float(gamma), TABLES, GAMMA0, DGAMMA)

@@ -21,7 +21,7 @@ import numpy as np
 from galsr.simulator.constants import CHANNEL_UNITS, CHANNELS
 from galsr.simulator.fileio import atomic_path, write_json_atomic
 from galsr.simulator.cosmology import COSMOLOGY, kpc_per_arcsec
-from galsr.simulator.dataset_file import LAYOUT_VERSION, STAT_KEYS
+from galsr.simulator.dataset_file import LAYOUT_VERSION
 from galsr.simulator.grid import Grid
 from galsr.simulator.params import PARAM_NAMES, PARAM_UNITS, ParameterSpace
 from galsr.simulator.simulate import simulate

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from galsr.simulator.constants import G as G_KPC
 from galsr.simulator.interp import lagrange4
 
 LN_Y0, LN_Y1, N_Y = math.log(1e-7), math.log(24.0), 1400
@@ -52,7 +53,7 @@ def disc_vc2(r, mass, rd, G, ln_g_table, ln_y0, dln_y):
     return 2.0 * G * mass / rd * freeman_g(0.5 * r / rd, ln_g_table, ln_y0, dln_y)
 
 
-def disc_vc2_numpy(r, mass, rd, G=4.299e-6):
+def disc_vc2_numpy(r, mass, rd, G=G_KPC):
     """Vectorised :func:`disc_vc2` for tests and plots."""
     r = np.atleast_1d(np.asarray(r, dtype=np.float64))
     return np.array([disc_vc2(ri, mass, rd, G, LN_G_TABLE, LN_Y0, DLN_Y) for ri in r])

@@ -13,7 +13,7 @@ from numba import njit
 
 from galsr.simulator.bulge import bulge_cylinder, bulge_IJ, bulge_vc2
 from galsr.simulator.disc import disc_vc2
-from galsr.simulator.halo import nfw_vc2
+from galsr.simulator.halo import nfw_vc2, r200_kpc
 from galsr.simulator.interp import lagrange4
 
 N_DERIVED = 21
@@ -43,9 +43,8 @@ def derived_parameters(p, rho_crit):
     d[10] = p[10]
     d[11] = p[11]
     m200 = 10.0 ** p[12] * (d[0] + d[4] + d[8])
-    r200 = (3.0 * m200 / (4.0 * math.pi * 200.0 * rho_crit)) ** (1.0 / 3.0)
     d[12] = m200
-    d[13] = r200 / p[13]
+    d[13] = r200_kpc(m200, rho_crit) / p[13]
     d[14] = p[13]
     d[15] = p[14]
     d[16] = p[15]

@@ -1,6 +1,7 @@
 """NFW dark halo: circular velocity with a finite limit at r = 0 (physics.md, "Halo")."""
 import math
 
+import numpy as np
 from numba import njit
 
 
@@ -10,6 +11,13 @@ def nfw_mu(x):
     if x < 1e-3:
         return x * x * (0.5 - x * (2.0 / 3.0 - x * 0.75))
     return math.log1p(x) - x / (1.0 + x)
+
+
+@njit(cache=True)
+def r200_kpc(m200, rho_crit):
+    """Virial radius r_200 (kpc) of a halo of mass M_200 (Msun) at critical density rho_crit (Msun/kpc^3): the
+    sphere of mean density 200 rho_crit (scalars or arrays)."""
+    return np.cbrt(3.0 * m200 / (4.0 * math.pi * 200.0 * rho_crit))
 
 
 @njit(cache=True, inline="always")

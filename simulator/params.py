@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from galsr.simulator.cosmology import rho_crit
+from galsr.simulator.halo import r200_kpc
 
 PARAM_NAMES = (
     "log10_bulge_mass", "log10_bulge_radius", "gamma", "ML_b",
@@ -68,8 +69,7 @@ def halo_scale_radius(params, redshift):
     p = np.atleast_2d(params)
     m_star = 10 ** p[:, 0] + 10 ** p[:, 4] + 10 ** p[:, 8]
     m200 = 10 ** p[:, 12] * m_star
-    r200 = np.cbrt(3.0 * m200 / (4.0 * math.pi * 200.0 * rho_crit(redshift)))
-    return r200 / p[:, 13]
+    return r200_kpc(m200, rho_crit(redshift)) / p[:, 13]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """The fit: likelihood, prior, a real dynesty run, resume after a kill, forward models, refusals."""
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import pytest
 from galsr.forward_models import SimulatorForward, make_forward
 from galsr.galaxy import Galaxy, write_galaxy
 from galsr.mock import example_parameters, make_mock, mock_errors
-from galsr.posterior import LikelihoodData, Prior, log_likelihood
+from galsr.likelihood import FitData, log_likelihood, log_likelihood_of_parameters
+from galsr.prior import Prior
 from galsr.simulator import EXAMPLE_GALAXY, PARAM_BOUNDS, PARAM_NAMES, Grid, ParameterSpace, simulate
 
 GRID = Grid.from_arcsec(12, 3.0, 0.03, 1.3, 2.5, oversample=2, centre_zoom=4)
@@ -29,25 +29,26 @@ def test_likelihood_peaks_at_the_truth_of_a_noiseless_mock():
     clean = simulate(truth, GRID)
     errors, mask = mock_errors(clean, 20.0)
     galaxy = Galaxy(clean, errors, mask, GRID, 0.03, truth=truth)
-    data = LikelihoodData(galaxy, SimulatorForward(GRID, 0.03))
+    data, forward = FitData(galaxy), SimulatorForward(GRID, 0.03)
     prior = Prior(fixed={})
-    best = log_likelihood(truth, prior, data)
-    assert best == pytest.approx(data.const)  # chi^2 = 0
+    best = log_likelihood_of_parameters(truth, prior, data, forward)
+    assert best == pytest.approx(log_likelihood(data, clean))  # the same statistic on the same maps
+    s = np.concatenate([np.sqrt(v) for v in data.variances])
+    assert best == pytest.approx(-0.5 * np.sum(np.log(2 * np.pi * s**2)))  # chi^2 = 0
     for j, name in enumerate(PARAM_NAMES):
         step = 0.01 * (PARAM_BOUNDS[j, 1] - PARAM_BOUNDS[j, 0])
         for sign in (-1, 1):
             p = truth.copy()
             p[j] = np.clip(p[j] + sign * step, *PARAM_BOUNDS[j])
             if ParameterSpace().satisfies_cuts(p)[0] and p[j] != truth[j]:
-                assert log_likelihood(p, prior, data) < best, name
+                assert log_likelihood_of_parameters(p, prior, data, forward) < best, name
 
 
 def test_physical_cuts_are_minus_infinity():
     galaxy = make_mock(example_parameters(), seed=0, grid=GRID)
-    data = LikelihoodData(galaxy, SimulatorForward(GRID, 0.03))
     p = example_parameters()
     p[PARAM_NAMES.index("log10_bulge_radius")] = 1.4  # bulge larger than the outer disc
-    assert log_likelihood(p, Prior(), data) == -np.inf
+    assert log_likelihood_of_parameters(p, Prior(), FitData(galaxy), SimulatorForward(GRID, 0.03)) == -np.inf
 
 
 def test_prior_transform_isotropic_inclination_and_fixing():
@@ -73,12 +74,14 @@ def mock_file(tmp_path_factory):
 
 
 def test_short_dynesty_run_recovers_the_parameters(tmp_path, mock_file):
+    from galsr.fit_outputs import prepare_output_dir, write_fit_outputs
     from galsr.fitting import fit
 
     out = tmp_path / "fit"
-    res = fit(mock_file, forward="simulator", nlive=40, workers=2, out_dir=out, fixed=_fixed(), progress=False,
-              seed=1)
+    res = fit(mock_file, forward="simulator", nlive=40, workers=2, checkpoint_dir=out, fixed=_fixed(), seed=1)
+    write_fit_outputs(res, out)
     summary = json.load(open(out / "summary.json"))
+    assert summary == json.loads(json.dumps(res.summary))
     for name in FREE:
         e = summary["parameters"][name]
         width = 0.5 * (e["p84"] - e["p16"])
@@ -92,15 +95,15 @@ def test_short_dynesty_run_recovers_the_parameters(tmp_path, mock_file):
     assert np.isfinite(res.summary["logz"]) and res.summary["logzerr"] > 0
     # nothing already in --out is lost: a second run into it is refused
     with pytest.raises(ValueError, match="not empty"):
-        fit(mock_file, forward="simulator", nlive=40, out_dir=out, fixed=_fixed(), progress=False)
+        prepare_output_dir(out)
 
 
 def test_resume_after_a_kill(tmp_path, mock_file):
     out = tmp_path / "fit"
-    script = ("from galsr.fitting import fit; from simulator import EXAMPLE_GALAXY; "
+    script = ("from galsr.fitting import fit; from galsr.simulator import EXAMPLE_GALAXY; "
               f"fixed = {{n: v for n, v in EXAMPLE_GALAXY.items() if n not in {FREE!r}}}; "
-              f"fit({str(mock_file)!r}, forward='simulator', nlive=40, workers=1, out_dir={str(out)!r}, "
-              "fixed=fixed, progress=False, checkpoint_every=0.2, seed=2)")
+              f"fit({str(mock_file)!r}, forward='simulator', nlive=40, workers=1, checkpoint_dir={str(out)!r}, "
+              "fixed=fixed, checkpoint_every=0.2, seed=2)")
     proc = subprocess.Popen([sys.executable, "-c", script])
     ckpt = out / "checkpoint.save"
     deadline = time.time() + 120
@@ -109,12 +112,11 @@ def test_resume_after_a_kill(tmp_path, mock_file):
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert ckpt.exists() and not (out / "summary.json").exists()
+    assert ckpt.exists()
     from galsr.fitting import fit
 
-    res = fit(mock_file, forward="simulator", nlive=40, workers=2, out_dir=out, fixed=_fixed(), progress=False,
-              resume=True)
-    assert (out / "summary.json").exists() and res.run["resumed"]
+    res = fit(mock_file, forward="simulator", nlive=40, workers=2, checkpoint_dir=out, fixed=_fixed(), resume=True)
+    assert res.run["resumed"]
     e = res.summary["parameters"]["inclination"]
     assert abs(e["median"] - e["truth"]) < 4 * 0.5 * (e["p84"] - e["p16"]) + 1e-9
 

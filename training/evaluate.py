@@ -8,7 +8,6 @@ for a few validation galaxies.
 """
 import json
 import os
-import time
 
 import numpy as np
 import torch

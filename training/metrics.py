@@ -10,6 +10,8 @@ import math
 import numpy as np
 import torch
 
+from galsr.simulator.fit_units import brightness_to_dex
+
 #: Channels whose report error is absolute (km/s) rather than relative.
 ABSOLUTE_CHANNELS = ("v",)
 #: Per-channel error samples kept for quantiles (a deterministic stride through the pixels beyond this).
@@ -27,11 +29,12 @@ def psnr_from_mse(mse, data_range=1.0):
 
 
 def residual_units(sr_phys, hr_phys, channels):
-    """Per-pixel residual SR - HR: dex for brightness "B", physical units otherwise (torch, same shape)."""
+    """Per-pixel residual SR - HR (torch, same shape) in the fit's units (galsr.simulator.fit_units: dex for
+    brightness "B", physical units otherwise)."""
     res = sr_phys - hr_phys
     if "B" in channels:
         i = channels.index("B")
-        res[:, i] = torch.log10(sr_phys[:, i]) - torch.log10(hr_phys[:, i])
+        res[:, i] = brightness_to_dex(sr_phys[:, i]) - brightness_to_dex(hr_phys[:, i])
     return res
 
 

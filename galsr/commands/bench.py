@@ -16,8 +16,6 @@ def register(subparsers):
 
 
 def run(args):
-    import json
-
     from galsr.benchmark import benchmark_emulator, format_report
     from galsr.emulator import Emulator
 

@@ -30,17 +30,24 @@ def run(args):
     import os
     import sys
 
+    from galsr.fit_outputs import prepare_output_dir, write_fit_outputs
+    from galsr.fit_results import format_table
     from galsr.fitting import fit
     from galsr.galaxy import read_galaxy
 
     galaxy = read_galaxy(args.galaxy)
     out = args.out or "fit_" + os.path.splitext(os.path.basename(args.galaxy))[0]
+    prepare_output_dir(out, resume=args.resume, overwrite=args.overwrite)
     print(f"fitting {args.galaxy} with the {args.forward if not args.emulator else 'emulator'} forward model, "
           f"{args.workers} worker(s); outputs go to {out}/", flush=True)
     result = fit(galaxy, forward=args.forward, emulator=args.emulator, nlive=args.nlive, dlogz=args.dlogz,
                  workers=args.workers, fixed=parse_param_overrides(args.fix, "--fix"), seed=args.seed,
-                 maxcall=args.maxcall, out_dir=out, resume=args.resume, overwrite=args.overwrite,
+                 maxcall=args.maxcall, checkpoint_dir=out, resume=args.resume,
                  progress=sys.stderr.isatty())  # dynesty's progress line, only on a terminal
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(format_table(result.summary))
+    write_fit_outputs(result, out)
     r = result.run
     print(f"{r['n_likelihood_calls']} likelihood calls in {r['wall_time_s']:.1f} s "
           f"({r['calls_per_second']:.0f} calls/s, {r['forward_model_latency_ms']:.2f} ms per model call) with "

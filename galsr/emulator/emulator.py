@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 DEFAULT_RESOURCE = "default.galsr"
-LN10 = float(np.log(10.0))
 
 
 class Emulator:
@@ -62,12 +61,6 @@ class Emulator:
         self.error_maps = ef.tensors["error_maps"].double().numpy()
         self._model = ef.build_model()
         self._fast = inference_model(self._model, self.lr_grid.npix)
-        self._lo = self.transform.lo.reshape(-1, 1, 1)
-        self._scale = self.transform.scale.reshape(-1, 1, 1)
-        self._log = np.flatnonzero(self.transform.is_log)
-        self._log_channels = [int(c) for c in self._log]  # python ints: numpy ones take torch's slow index path
-        self._lo_t = torch.from_numpy(self._lo).float()
-        self._scale_t = torch.from_numpy(self._scale).float()
         if num_threads is not None:
             self.set_num_threads(num_threads)
 
@@ -119,23 +112,6 @@ class Emulator:
 
         return simulate(params, self.lr_grid, self.redshift, check=False)
 
-    def _normalise(self, maps):
-        maps = np.array(maps, dtype=np.float64, copy=True)
-        if self._log.size:
-            sub = maps[:, self._log]
-            if not np.all(sub > 0):
-                raise ValueError("LR maps: log-normalised channels must be > 0")
-            maps[:, self._log] = np.log10(sub)
-        return (maps - self._lo) / self._scale
-
-    def _denormalise(self, y):
-        """Physical float64 maps from the network's normalised float32 output (overwritten: the inversion runs in
-        place in float32, whose 6e-8 relative precision is far below the emulator's errors)."""
-        y.mul_(self._scale_t).add_(self._lo_t)
-        for c in self._log_channels:
-            y[:, c].mul_(LN10).exp_()
-        return y.numpy().astype(np.float64)
-
     def super_resolve(self, lr_maps, batch_size=256):
         """HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``."""
         lr_maps = np.asarray(lr_maps, dtype=np.float64)
@@ -146,13 +122,13 @@ class Emulator:
         if lr_maps.ndim != 4 or lr_maps.shape[1:] != (len(self.channels), n_lr, n_lr):
             raise ValueError(f"LR maps must have shape (N, {len(self.channels)}, {n_lr}, {n_lr}), got "
                              f"{lr_maps.shape}")
-        x = torch.from_numpy(self._normalise(lr_maps).astype(np.float32))
+        x = torch.from_numpy(self.transform.forward(lr_maps).astype(np.float32))
         with torch.inference_mode():
             if len(x) <= batch_size:
                 y = self._fast(x)
             else:
                 y = torch.cat([self._fast(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-            out = self._denormalise(y)
+            out = self.transform.inverse_(y).numpy().astype(np.float64)
         return out[0] if single else out
 
     def __call__(self, params):

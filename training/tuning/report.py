@@ -284,8 +284,6 @@ def plot_trajectory(rows, path):
 
 def _finish_log_plot(fig, ax, path):
     """Log y axis, legend, save to ``path``, close; returns str(path)."""
-    import matplotlib.pyplot as plt
-
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
