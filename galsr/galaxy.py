@@ -14,7 +14,8 @@ from astropy.io import fits
 
 from galsr.simulator import Grid
 
-from galsr.maps_fits import BUNITS, EXTNAMES, grid_cards, map_hdus, param_cards, params_from_header
+from galsr.maps_fits import (BUNITS, EXTNAMES, check_new_fits_path, grid_cards, map_hdus, param_cards,
+                             params_from_header)
 
 REQUIRED_KEYS = ("REDSHIFT", "PIXSCALE", "PSFPHO", "PSFKIN")
 OPTIONAL_MAPS = ("ML",)
@@ -169,8 +170,7 @@ def write_galaxy(path, galaxy, overwrite=False):
     from galsr.simulator.fileio import atomic_path
 
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_new_fits_path(path, overwrite)
     primary = fits.PrimaryHDU()
     primary.header["OBJECT"] = galaxy.object_name
     primary.header["ORIGIN"] = f"galsr {__version__}"

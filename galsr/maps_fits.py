@@ -77,18 +77,29 @@ def map_hdus(maps, grid, redshift, extra_cards=()):
     return hdus
 
 
-def write_maps(path, maps, grid, redshift, params=None, object_name="galsr model", overwrite=False):
-    """Write simulated maps (4, n, n) as FITS: primary header with the grid, redshift and parameters."""
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz")
+
+
+def check_new_fits_path(path, overwrite):
+    """ValueError unless ``path`` names a FITS file (by its extension) that may be written: absent, or
+    ``overwrite``."""
     import os
 
+    if not str(path).lower().endswith(FITS_SUFFIXES):
+        raise ValueError(f"{path}: expected a FITS file name ({', '.join(FITS_SUFFIXES)})")
+    if os.path.exists(path) and not overwrite:
+        raise ValueError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+
+def write_maps(path, maps, grid, redshift, params=None, object_name="galsr model", overwrite=False):
+    """Write simulated maps (4, n, n) as FITS: primary header with the grid, redshift and parameters."""
     from galsr import __version__
     from galsr.simulator.fileio import atomic_path
 
     maps = np.asarray(maps)
     if maps.shape != (4, grid.npix, grid.npix):
         raise ValueError(f"maps must have shape (4, {grid.npix}, {grid.npix}), got {maps.shape}")
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"{path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    check_new_fits_path(path, overwrite)
     primary = fits.PrimaryHDU()
     primary.header["OBJECT"] = object_name
     primary.header["ORIGIN"] = f"galsr {__version__}"

@@ -10,11 +10,20 @@ from galsr.simulator.simulate import simulate
 DEFAULT_REDSHIFT = 0.03
 
 
-def default_grids(redshift=DEFAULT_REDSHIFT, psf_fwhm_pho_arcsec=1.3, psf_fwhm_kin_arcsec=2.5):
-    """(HR, LR) grids of the spec at ``redshift``: 80 x 80 at 0.5" with the converged sub-sampling measured in
-    tests/test_convergence.py (oversample 2 + adaptive centre), and 20 x 20 at 2" (point values) on the same field."""
-    hr = Grid.from_arcsec(80, 0.5, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec, oversample=2, centre_zoom=4)
-    lr = Grid.from_arcsec(20, 2.0, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec, oversample=1)
+def default_grids(redshift=DEFAULT_REDSHIFT, psf_fwhm_pho_arcsec=1.3, psf_fwhm_kin_arcsec=2.5, fov_arcsec=40.0,
+                  hr_npix=80, lr_npix=20):
+    """(HR, LR) grids (Grid) on one square field of ``fov_arcsec`` at ``redshift``: by default 80 x 80 at 0.5" with
+    the converged sub-sampling measured in tests/test_convergence.py (oversample 2 + adaptive centre), and 20 x 20
+    at 2" (point values), PSF FWHMs in arcsec. ValueError for fewer than 2 pixels a side."""
+    for name, npix in (("hr_npix", hr_npix), ("lr_npix", lr_npix)):
+        if isinstance(npix, bool) or int(npix) != npix or npix < 2:
+            raise ValueError(f"{name} must be an integer >= 2, got {npix!r}")
+    if not fov_arcsec > 0:
+        raise ValueError(f"fov_arcsec must be > 0, got {fov_arcsec!r}")
+    hr = Grid.from_arcsec(int(hr_npix), fov_arcsec / hr_npix, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec,
+                          oversample=2, centre_zoom=4)
+    lr = Grid.from_arcsec(int(lr_npix), fov_arcsec / lr_npix, redshift, psf_fwhm_pho_arcsec, psf_fwhm_kin_arcsec,
+                          oversample=1)
     return hr, lr
 
 

@@ -118,6 +118,22 @@ class ParameterSpace:
                 out.append((i, f"halo scale radius {rs[i]:.3g} kpc < outer-disc radius {rd2:.3g} kpc"))
         return out
 
+    def complete(self, overrides, base):
+        """One galaxy's parameters (18,) float64: ``base`` (dict of all 18 names or a vector (18,)) with the values
+        of ``overrides`` ({name: value}) put in, checked against the bounds (ValueError naming the parameter), and
+        the descriptions (list of str) of the physical cuts it violates."""
+        arr, _ = as_param_array(base, self.names)
+        if arr.shape[0] != 1:
+            raise ValueError(f"base must be one galaxy, got {arr.shape[0]}")
+        unknown = sorted(set(overrides) - set(self.names))
+        if unknown:
+            raise ValueError(f"unknown parameter name(s) {unknown}; expected names from {list(self.names)}")
+        row = arr[0].copy()
+        for name, value in overrides.items():
+            row[self.names.index(name)] = float(value)
+        row = self.validate(row)[0]
+        return row, [why for _, why in self.cut_violations(row)]
+
     def satisfies_cuts(self, params):
         """Boolean array (N,): rows that satisfy the physical cuts (R_b <= R_d2, R_d1 <= R_d2, r_s >= R_d2)."""
         arr, _ = as_param_array(params, self.names)

@@ -25,17 +25,9 @@ def register(subparsers):
 
 
 def run(args):
-    from galsr.simulator import default_grids, generate_dataset, Grid
+    from galsr.simulator import default_grids, generate_dataset
 
-    for name in ("lr_npix", "hr_npix"):
-        if getattr(args, name) < 2:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 2, got {getattr(args, name)}")
-    hr, lr = default_grids(args.redshift)
-    if (args.lr_npix, args.hr_npix, args.fov) != (20, 80, 40.0):
-        field = args.fov * hr.pixel_kpc / 0.5  # arcsec -> kpc at this redshift (HR default pixel is 0.5")
-        lr = Grid(args.lr_npix, field / args.lr_npix, lr.psf_fwhm_pho_kpc, lr.psf_fwhm_kin_kpc)
-        hr = Grid(args.hr_npix, field / args.hr_npix, hr.psf_fwhm_pho_kpc, hr.psf_fwhm_kin_kpc, hr.oversample,
-                  hr.centre_zoom)
+    hr, lr = default_grids(args.redshift, fov_arcsec=args.fov, hr_npix=args.hr_npix, lr_npix=args.lr_npix)
     generate_dataset(args.out, args.n, args.seed, lr, hr, args.redshift, workers=args.workers, resume=args.resume,
                      overwrite=args.overwrite, progress=True, val_fraction=args.val_fraction,
                      block_size=args.block_size, backend=args.backend)

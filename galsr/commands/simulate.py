@@ -20,23 +20,20 @@ def register(subparsers):
 
 
 def run(args):
-    from galsr.simulator import EXAMPLE_GALAXY, ParameterSpace, as_param_array, default_grids, simulate
+    from galsr.simulator import EXAMPLE_GALAXY, ParameterSpace, default_grids, simulate
 
-    from galsr.maps_fits import write_maps
+    from galsr.maps_fits import check_new_fits_path, write_maps
     from galsr.plots import plot_maps
 
-    if not str(args.out).lower().endswith((".fits", ".fit", ".fits.gz")):
-        raise ValueError(f"--out {args.out}: expected a .fits file name")
-    values = dict(EXAMPLE_GALAXY, **parse_param_overrides(args.param))
+    check_new_fits_path(args.out, args.overwrite)  # before the simulation, not after it
+    params, violations = ParameterSpace(redshift=args.redshift).complete(parse_param_overrides(args.param),
+                                                                          EXAMPLE_GALAXY)
+    for why in violations:
+        print(f"galsr simulate: warning: outside the physical cuts of the prior: {why}")
     hr, lr = default_grids(args.redshift, args.psf_pho, args.psf_kin)
     grid = hr if args.grid == "hr" else lr
-    params, _ = as_param_array(values)
-    space = ParameterSpace(redshift=args.redshift)
-    space.validate(params)
-    for _, why in space.cut_violations(params):
-        print(f"galsr simulate: warning: outside the physical cuts of the prior: {why}")
-    maps = simulate(params[0], grid, redshift=args.redshift)
-    write_maps(args.out, maps, grid, args.redshift, params[0], overwrite=args.overwrite)
+    maps = simulate(params, grid, redshift=args.redshift)
+    write_maps(args.out, maps, grid, args.redshift, params, overwrite=args.overwrite)
     print(f"wrote {args.out} ({args.grid.upper()} grid {grid.npix} x {grid.npix}, {grid.pixel_kpc:.4f} kpc/pixel)")
     if args.png:
         plot_maps(maps, grid, args.png, title=f"galsr simulate ({args.grid.upper()} grid, z = {args.redshift})")
