@@ -7,7 +7,7 @@ Usage (defaults are laptop-sized; the thesis used 300 epochs and 128 samples per
 
 Steps (every run uses the same dataset, seed and row caps):
 
-1. BOHB (``training.tune.tune``) for ``--n-iterations`` iterations; the epochs it actually trained are its budget.
+1. BOHB (``galsr.training.tuning.driver.tune``) for ``--n-iterations`` iterations; the epochs it actually trained are its budget.
 2. hpbandster's random search with ``min_budget = max_budget`` (one configuration per iteration, each trained for
    max_budget epochs) for ``round(BOHB epochs / max_budget)`` iterations: the same total budget. It samples with
    ``seed + 100``: with BOHB's seed it would redraw exactly BOHB's own random configurations.
@@ -41,7 +41,8 @@ def best_full_curve(tune_dir):
 
 def quiet_latency(model_path, dataset):
     """(latency_ms, n_params) of a trained emulator file, measured with no tuning worker running (300 repeats)."""
-    from galsr.training.tuning.worker import dataset_fingerprint, latency_of_emulator_file
+    from galsr.training.tuning.dataset import dataset_fingerprint
+    from galsr.training.tuning.latency import latency_of_emulator_file
 
     c, _, n = dataset_fingerprint(dataset)["lr_shape"]
     return latency_of_emulator_file(model_path, c, n, repeats=300)

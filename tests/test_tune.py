@@ -16,10 +16,11 @@ import serpent
 
 from tiny_data import write_tiny_dataset
 from galsr.training.tuning.pyro_compat import register_numpy_serializers, to_builtins
-from galsr.training.tuning.driver import tune, validate_tune_args
+from galsr.training.tuning.driver import tune
 from galsr.training.tuning.report import collect_evaluations, pareto_mask
 from galsr.training.tuning.space import build_config_space, hyperparameter_names, to_train_config
-from galsr.training.tuning.worker import objective_loss
+from galsr.training.tuning.objective import objective_loss
+from galsr.training.tuning.settings import TuneSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(min_budget=1, max_budget=2, eta=2, seed=3, max_train=12, max_val=6, worker_timeout=60.0,
@@ -173,7 +174,30 @@ def test_bad_arguments(kwargs, match):
     args = dict(n_iterations=1, min_budget=1, max_budget=2, eta=2, workers=1, objective="l1")
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        validate_tune_args(**args)
+        TuneSettings(**args)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(optimizer="grid"), "optimizer"),
+    (dict(groups="local,size"), "groups"),
+    (dict(worker_timeout=0), "worker_timeout"),
+    (dict(min_workers=0), "min_workers"),
+    (dict(port=70000), "port"),
+    (dict(latency_repeats=0), "latency_repeats"),
+])
+def test_settings_refuse_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TuneSettings(**kwargs)
+
+
+def test_settings_normalise_and_freeze():
+    s = TuneSettings(groups="global,local", objective=None)
+    assert s.groups == ("local", "global") and s.objective is None
+    assert TuneSettings(groups=None).groups is None
+    with pytest.raises(AttributeError):
+        s.workers = 3
+    with pytest.raises(TypeError):
+        TuneSettings(n_iteration=2)
 
 
 def test_incomplete_dataset_refused(dataset, tmp_path):
@@ -208,5 +232,5 @@ def test_no_worker_times_out(dataset, tmp_path):
 
 
 def test_existing_results_need_resume(run, dataset):
-    with pytest.raises(ValueError, match="--resume"):
+    with pytest.raises(ValueError, match="resume=True"):
         tune(dataset, run["out"], n_iterations=1, min_budget=1, max_budget=1, eta=2, workers=1)

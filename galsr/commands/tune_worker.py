@@ -23,7 +23,5 @@ def run(args):
     """Serve jobs until the driver shuts this worker down. Returns 0."""
     from galsr.training.tuning.worker import serve
 
-    if args.timeout <= 0:
-        raise ValueError(f"--timeout: expected > 0 seconds, got {args.timeout}")
     return serve(args.nameserver, args.run_id, host=args.host, dataset_path=args.dataset,
                  model_dir=args.model_dir, timeout=args.timeout, num_threads=args.threads)

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from galsr.simulator.fileio import atomic_path, save_figure, write_text_atomic
+from galsr.simulator.fileio import atomic_path, save_figure, write_json_atomic, write_text_atomic
 from galsr.training.tuning.pyro_compat import to_builtins
+from galsr.training.tuning.record import SETTINGS_FILE
+from galsr.training.tuning.results import CONFIGS_FILE, RESULTS_FILE
 from galsr.training.tuning.space import GROUPS, LOG_SCALE, _hyperparameter, to_train_config
 
 #: Fewest evaluations of one budget that importance and correlations are computed on.
@@ -51,10 +53,10 @@ def collect_evaluations(out_dir):
     train_config (full training config), finished (unix s), exception (str or None).
     """
     out_dir = Path(out_dir)
-    settings_fn = out_dir / "tune_settings.json"
+    settings_fn = out_dir / SETTINGS_FILE
     base = json.loads(settings_fn.read_text()).get("base_config") if settings_fn.exists() else None
     configs = {}
-    cfn, rfn = out_dir / "configs.json", out_dir / "results.json"
+    cfn, rfn = out_dir / CONFIGS_FILE, out_dir / RESULTS_FILE
     if not rfn.exists():
         return []
     for line in cfn.read_text().splitlines():
@@ -333,8 +335,7 @@ def write_report(out_dir, evals, settings):
     best = incumbent(evals)
     if best is not None:
         files["best_config"] = str(out_dir / "best_config.json")
-        write_text_atomic(files["best_config"], json.dumps(to_builtins(best["train_config"]), indent=2,
-                                                     sort_keys=True) + "\n")
+        write_json_atomic(files["best_config"], to_builtins(best["train_config"]), sort_keys=True)
         summary["incumbent"] = {"config_id": best["config_id"], "budget": best["budget"], "loss": best["loss"],
                                 **{k: best["info"].get(k) for k in ("val_l1", "latency_ms", "n_params")},
                                 "train_config": best["train_config"]}
@@ -374,5 +375,5 @@ def write_report(out_dir, evals, settings):
                               "train_config": e["train_config"]} for e, m in zip(full, mask) if m]
     files["summary"] = str(out_dir / "summary.json")
     summary["files"] = {k: os.path.basename(v) for k, v in files.items()}
-    write_text_atomic(files["summary"], json.dumps(to_builtins(summary), indent=2, sort_keys=True) + "\n")
+    write_json_atomic(files["summary"], to_builtins(summary), sort_keys=True)
     return files
