@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("simulate", "mock", "generate", "train", "evaluate", "fit", "tune", "tune_worker", "bench")
+COMMANDS = ("simulate", "mock", "generate", "train", "evaluate", "calibrate", "fit", "tune", "tune_worker", "bench")
 
 
 def build_parser():

@@ -71,13 +71,17 @@ class EmulatorForward(ForwardModel):
     def __call__(self, params):
         return self.emulator(params)
 
+    def predict(self, params):
+        return self.emulator.predict(params, return_error=True)
+
     def _apply_threads(self):
         self.emulator.set_num_threads(self.threads)
 
     def describe(self):
         d = super().describe()
         d.update(path=getattr(self.emulator, "path", None), model=getattr(self.emulator, "model_name", None),
-                 hparams=getattr(self.emulator, "hparams", None))
+                 hparams=getattr(self.emulator, "hparams", None),
+                 error_model=getattr(getattr(self.emulator, "error_model", None), "kind", None))
         return d
 
 

@@ -10,6 +10,8 @@ from importlib import resources
 import numpy as np
 import torch
 
+from galsr.emulator.error_model import error_model_from_file
+
 DEFAULT_RESOURCE = "default.galsr"
 
 
@@ -22,7 +24,10 @@ class Emulator:
         param_names: tuple of the 18 parameter names (simulator.PARAM_NAMES order).
         bounds: (18, 2) float64 array, the parameter box the emulator was trained on.
         error_maps: (4, n_hr, n_hr) float64, per-pixel RMS emulator error on the validation set (brightness in
-            dex, v and sigma in km/s, M/L in Msun/Lsun), to add in quadrature to the data errors in a fit.
+            dex, v and sigma in km/s, M/L in Msun/Lsun), the same for every galaxy.
+        error_model: galsr.emulator.error_model.StaticErrorModel (the error maps) or BinnedErrorModel (calibrated
+            per galaxy by distance from its centre and its bulge size): what ``predict(..., return_error=True)``
+            and a fit use.
         metadata: dict, everything the file stores (training config, validation metrics, data fingerprint, ...).
         transform: training.transform.MapTransform.
         model_name, hparams: the network.
@@ -59,6 +64,10 @@ class Emulator:
         self.transform = MapTransform.from_dict(meta["transform"])
         self.channels = self.transform.channels
         self.error_maps = ef.tensors["error_maps"].double().numpy()
+        try:
+            self.error_model = error_model_from_file(meta, ef.tensors, self.hr_grid, self.lr_grid)
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: {exc}") from None
         self._model = ef.build_model()
         self._fast = inference_model(self._model, self.lr_grid.npix)
         if num_threads is not None:
@@ -134,9 +143,18 @@ class Emulator:
     def __call__(self, params):
         """HR maps of galaxies: (18,) or dict -> (4, n_hr, n_hr); (N, 18) -> (N, 4, n_hr, n_hr); float64,
         physical units. ValueError for parameters outside the emulator's bounds (naming the parameter)."""
+        return self.predict(params)
+
+    def predict(self, params, return_error=False):
+        """HR maps as ``emulator(params)``; with ``return_error`` the pair (maps, errors): the emulator's own
+        predicted 1-sigma error per pixel for these parameters, same shape, in the likelihood's units (brightness
+        in dex, v and sigma in km/s, M/L in Msun/Lsun; see ``error_model``)."""
         arr, single = self.validate(params)
         out = self.super_resolve(self.simulate_lr(arr))
-        return out[0] if single else out
+        if not return_error:
+            return out[0] if single else out
+        err = self.error_model.predict(arr)
+        return (out[0], err[0]) if single else (out, err)
 
     @property
     def n_parameters(self):

@@ -1,0 +1,118 @@
+"""The emulator's prediction of its own error: 1-sigma per pixel, per galaxy, in the fit's units
+(galsr.simulator.fit_units: brightness in dex, v and sigma in km/s, M/L in Msun/Lsun).
+
+Two models, one interface (``predict(params) -> (N, 4, n, n)``, ``to_file() -> (metadata dict, tensors dict)``):
+
+- ``StaticErrorModel``: one RMS map over validation galaxies, the same for every galaxy (what older emulator files
+  hold). It ignores where a galaxy's centre is, so it understates the error at the centres of small bulges.
+- ``BinnedErrorModel``: a calibrated table of the error scale by what drives it: the channel, the pixel's distance
+  from the galaxy centre in LR pixels, the bulge radius in LR pixels (a bulge smaller than an LR pixel is hit or
+  missed by the LR point samples) and how far the centre sits from its nearest LR sample point. Each cell holds the
+  scale that makes 68.3 % of held-out residuals in the cell fall within 1 sigma and 95.4 % within 2 sigma as
+  closely as one Gaussian scale can (``fit_scale``); it is fitted by galsr.training.error_calibration.
+"""
+import math
+
+import numpy as np
+import torch
+
+from galsr.simulator import PARAM_NAMES
+
+X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
+BULGE_RADIUS = PARAM_NAMES.index("log10_bulge_radius")
+#: Distance from the galaxy centre [LR pixels]: bin edges (the last bin is open).
+DISTANCE_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0, 10.0)
+#: log10(bulge radius / LR pixel): bin edges (open at both ends).
+BULGE_EDGES = (-1.5, -1.0, -0.5, 0.0, 0.5)
+#: Distance of the centre from its nearest LR sample point [LR pixels, 0 .. 0.71]: bin edges (open at the top).
+OFFSET_EDGES = (0.2, 0.4)
+
+
+def fit_scale(abs_residuals):
+    """The Gaussian 1-sigma (float) that best matches the 68.3 % and 95.4 % quantiles of ``abs_residuals``: the
+    geometric mean of q68.3 and q95.4 / 2, so that heavy tails widen it and a compact core narrows it."""
+    q68, q95 = np.percentile(abs_residuals, [68.27, 95.45])
+    return float(math.sqrt(max(q68, 1e-30) * max(q95 / 2.0, 1e-30)))
+
+
+class StaticErrorModel:
+    """The same per-pixel error map (C, n, n) for every galaxy."""
+
+    kind = "static"
+
+    def __init__(self, error_maps):
+        self.error_maps = np.asarray(error_maps, dtype=np.float64)
+
+    def predict(self, params):
+        """(N, C, n, n) float64 errors for parameter rows (N, 18) (a read-only broadcast view)."""
+        return np.broadcast_to(self.error_maps, (len(np.atleast_2d(params)),) + self.error_maps.shape)
+
+    def to_file(self):
+        return {"kind": self.kind}, {}
+
+
+class BinnedErrorModel:
+    """Error scale by channel, distance from the centre, bulge size and sampling offset (see the module docstring).
+
+    Args:
+        table: (n_bulge, n_offset, C, n_distance) float64 1-sigma values in the fit's units.
+        hr_grid, lr_grid: simulator.Grid of the emulator's output and input.
+    """
+
+    kind = "binned"
+
+    def __init__(self, table, hr_grid, lr_grid):
+        self.table = np.asarray(table, dtype=np.float64)
+        shape = (len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, self.table.shape[2], len(DISTANCE_EDGES))
+        if self.table.shape != shape:
+            raise ValueError(f"error model table has shape {self.table.shape}, expected {shape}")
+        if not (np.all(np.isfinite(self.table)) and np.all(self.table > 0)):
+            raise ValueError("error model table must be finite and > 0")
+        self.hr_centres = np.asarray(hr_grid.centres, dtype=np.float64)
+        self.lr_centres = np.asarray(lr_grid.centres, dtype=np.float64)
+        self.lr_pixel = float(lr_grid.pixel_kpc)
+        self._by_distance = np.ascontiguousarray(np.moveaxis(self.table, 3, 2))  # (bulge, offset, distance, C)
+        # distance bin of every quarter-LR-pixel step, so that a pixel's bin is one integer lookup
+        self._inv_step = 4.0 / self.lr_pixel
+        self._lut = np.digitize((np.arange(4 * int(DISTANCE_EDGES[-1]) + 1) + 0.5) / 4.0, DISTANCE_EDGES) - 1
+
+    def bins(self, params):
+        """(bulge bin (N,), offset bin (N,), distance bin (N, n, n)) of parameter rows (N, 18)."""
+        p = np.atleast_2d(params)
+        x0, y0 = p[:, X0], p[:, Y0]
+        bulge = np.digitize(p[:, BULGE_RADIUS] - math.log10(self.lr_pixel), BULGE_EDGES)
+        off = np.hypot(*(np.min(np.abs(c[:, None] - self.lr_centres[None, :]), axis=1) for c in (x0, y0)))
+        offset = np.digitize(off / self.lr_pixel, OFFSET_EDGES)
+        dx2 = ((self.hr_centres[None, :] - x0[:, None]) * self._inv_step) ** 2  # (N, n) in quarter LR pixels
+        dy2 = ((self.hr_centres[None, :] - y0[:, None]) * self._inv_step) ** 2
+        q = np.sqrt(dy2[:, :, None] + dx2[:, None, :]).astype(np.int64)  # every edge is a multiple of 1/4 pixel
+        return bulge, offset, self._lut[np.minimum(q, len(self._lut) - 1)]
+
+    def predict(self, params):
+        """(N, C, n, n) float64 1-sigma errors for parameter rows (N, 18)."""
+        bulge, offset, dist = self.bins(params)
+        n = dist.shape[-1]
+        # np.take along the first axis of a (distance, channel) table is the fastest gather numpy offers here
+        return np.stack([np.take(self._by_distance[b, o], d.ravel(), axis=0).T.reshape(-1, n, n)
+                         for b, o, d in zip(bulge, offset, dist)])
+
+    def to_file(self):
+        meta = {"kind": self.kind, "distance_edges": list(DISTANCE_EDGES), "bulge_edges": list(BULGE_EDGES),
+                "offset_edges": list(OFFSET_EDGES)}
+        return meta, {"error_model_table": torch.from_numpy(self.table).float()}
+
+
+def error_model_from_file(meta, tensors, hr_grid, lr_grid):
+    """The error model an emulator file describes (metadata "error_model", absent in older files: static)."""
+    info = meta.get("error_model") or {"kind": "static"}
+    kind = info.get("kind") if isinstance(info, dict) else None
+    if kind == "static":
+        return StaticErrorModel(tensors["error_maps"].double().numpy())
+    if kind == "binned":
+        edges = (list(DISTANCE_EDGES), list(BULGE_EDGES), list(OFFSET_EDGES))
+        if (info.get("distance_edges"), info.get("bulge_edges"), info.get("offset_edges")) != edges:
+            raise ValueError("error model: bin edges differ from this galsr's; recalibrate the emulator")
+        if "error_model_table" not in tensors:
+            raise ValueError("error model: tensor error_model_table is missing")
+        return BinnedErrorModel(tensors["error_model_table"].double().numpy(), hr_grid, lr_grid)
+    raise ValueError(f"unknown error model kind {kind!r}; expected 'static' or 'binned'")
