@@ -5,7 +5,7 @@ Public API (imported lazily, so ``import galsr`` stays light):
     ForwardModel, EmulatorForward, SimulatorForward
                                   one interface, two forward models for fits and benchmarks
     Galaxy, read_galaxy, write_galaxy, make_mock
-                                  integral-field data in FITS (design.md "Galaxy input FITS")
+                                  integral-field data in FITS (README "Fitting a galaxy")
     fit                           dynesty nested sampling of the 18 parameters
     benchmark_emulator            speed-up and accuracy of an emulator against the converged simulation
 """

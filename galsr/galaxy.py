@@ -1,10 +1,10 @@
-"""Integral-field data of one galaxy in FITS (design.md, "Galaxy input FITS"): the data model and its reader/writer.
+"""Integral-field data of one galaxy in FITS (format below; README "Fitting a galaxy"): the data model and its reader/writer.
 
 A file holds image extensions FLUX (surface brightness, Lsun/kpc^2), VEL and SIGMA (km/s) and optionally ML
 (Msun/Lsun), each with a 1-sigma error extension ``<NAME>_ERR`` in the same unit (or ``<NAME>_IVAR``, the inverse
 variance, as SDSS MaNGA's DAP writes it), an optional MASK (non-zero = bad) and NaN for missing pixels. The primary
 header gives REDSHIFT, PIXSCALE (arcsec/pixel), PSFPHO and PSFKIN (FWHM, arcsec) and OBJECT; a mock also carries
-its true parameters as T00..T17. Maps are [iy, ix] with the sky conventions of physics.md.
+its true parameters as T00..T17. Maps are [iy, ix] with the sky conventions of docs/physics.md#conventions.
 """
 import os
 from dataclasses import dataclass, field

@@ -1,7 +1,7 @@
 """FITS conventions shared by every galsr file that holds maps (simulated maps, mock galaxies, best-fit models).
 
 One image extension per map, EXTNAME FLUX / VEL / SIGMA / ML with BUNIT, [iy, ix] with x and y ascending
-(physics.md), a linear WCS in kpc from the galaxy grid's centre, and the grid and redshift in every header. The
+(docs/physics.md#conventions), a linear WCS in kpc from the galaxy grid's centre, and the grid and redshift in every header. The
 18 parameters go in the primary header as P00..P17 (comment: name and unit).
 """
 import numpy as np

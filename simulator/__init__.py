@@ -1,4 +1,4 @@
-"""galsr's simulator: numba maps of a Dehnen bulge + two exponential discs + NFW halo (physics.md)."""
+"""galsr's simulator: numba maps of a Dehnen bulge + two exponential discs + NFW halo (docs/physics.md)."""
 from galsr.simulator.constants import CHANNEL_LABELS, CHANNEL_UNITS, CHANNELS, G
 from galsr.simulator.cosmology import kpc_per_arcsec, rho_crit
 from galsr.simulator.grid import Grid

@@ -1,4 +1,4 @@
-"""Direct quadrature of the Dehnen projection integrals (physics.md, "Bulge").
+"""Direct quadrature of the Dehnen projection integrals (docs/physics.md#bulge).
 
 Slow, exact reference used to build the shipped tables (scripts/make_bulge_tables.py) and by the tests.
 All quantities are dimensionless (s = R / a):

@@ -1,6 +1,6 @@
 """Physical constants and map channel conventions shared by the whole package."""
 
-#: Gravitational constant in kpc (km/s)^2 / Msun (physics.md).
+#: Gravitational constant in kpc (km/s)^2 / Msun (docs/physics.md#units-and-constants).
 G = 4.299e-6
 
 #: Map channels, in array order: surface brightness, line-of-sight velocity, dispersion, mass-to-light.

@@ -1,4 +1,4 @@
-"""The HR convergence criterion of physics.md: does doubling the sub-sampling change the maps?
+"""The HR convergence criterion of docs/physics.md#grids-and-convergence: does doubling the sub-sampling change the maps?
 
 ``map_changes(a, b)`` compares two sets of maps (N, 4, n, n): for brightness, dispersion and M/L the relative
 change; for the velocity, which crosses zero, the change relative to the local rms line-of-sight speed
@@ -28,6 +28,6 @@ def map_changes(a, b, bright=1e-3):
 
 
 def converged(a, b, median_tol=1e-3, max_tol=1e-2, bright=1e-3):
-    """True when the change from ``a`` to ``b`` meets physics.md's criterion for every galaxy and map."""
+    """True when the change from ``a`` to ``b`` meets the criterion of docs/physics.md#grids-and-convergence for every galaxy and map."""
     med, mx = map_changes(a, b, bright)
     return bool((med <= median_tol).all() and (mx <= max_tol).all())

@@ -1,4 +1,4 @@
-"""Angular scale and critical density for the fixed cosmology of physics.md (FlatLambdaCDM H0=70, Om0=0.3)."""
+"""Angular scale and critical density for the fixed cosmology of docs/physics.md#units-and-constants (FlatLambdaCDM H0=70, Om0=0.3)."""
 import math
 from functools import lru_cache
 

@@ -1,4 +1,4 @@
-"""Point-wise fields of the galaxy model at one sky position (physics.md, "Observables").
+"""Point-wise fields of the galaxy model at one sky position (docs/physics.md#observables).
 
 For each evaluation point the four fields that the PSF convolutions act on:
   0: B_tot = B_b + B_d1 + B_d2                                   [Lsun/kpc^2]

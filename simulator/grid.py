@@ -1,4 +1,4 @@
-"""Square sky grids: pixel centres, PSFs and sub-pixel sampling (physics.md, "Grids")."""
+"""Square sky grids: pixel centres, PSFs and sub-pixel sampling (docs/physics.md#grids-and-convergence)."""
 import math
 from dataclasses import asdict, dataclass
 
@@ -16,7 +16,7 @@ class Grid:
 
     ``psf_fwhm_pho_kpc`` / ``psf_fwhm_kin_kpc``: FWHM (kpc) of the photometric (brightness, M/L) and kinematic
     (velocity, dispersion) Gaussian PSFs; None means point values. ``oversample``: s x s sub-points per pixel.
-    ``centre_zoom``: adaptive sampling of the centre, 0 = off (the plain central-point rule of physics.md), else
+    ``centre_zoom``: adaptive sampling of the centre, 0 = off (the plain central-point rule of docs/physics.md#grids-and-convergence), else
     the Gauss-Legendre order n (1..12) of the block of evaluation cells around the galaxy centre that
     simulator.render integrates at sub-cell accuracy (cusps, tiny bulges and discs) and convolves exactly.
     """

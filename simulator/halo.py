@@ -1,4 +1,4 @@
-"""NFW dark halo: circular velocity with a finite limit at r = 0 (physics.md, "Halo")."""
+"""NFW dark halo: circular velocity with a finite limit at r = 0 (docs/physics.md#halo)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The 18 model parameters: names, units, prior box, physical cuts and Latin-hypercube sampling (physics.md)."""
+"""The 18 model parameters: names, units, prior box, physical cuts and Latin-hypercube sampling (docs/physics.md#parameters-and-prior)."""
 import math
 from dataclasses import dataclass, field
 
@@ -74,7 +74,7 @@ def halo_scale_radius(params, redshift):
 
 @dataclass(frozen=True)
 class ParameterSpace:
-    """The prior box of physics.md with its physical cuts.
+    """The prior box of docs/physics.md#parameters-and-prior with its physical cuts.
 
     Attributes: ``names`` (18 names), ``units``, ``bounds`` (18, 2) array of [low, high], ``redshift`` (for the
     cut r_s >= R_d2, which needs the critical density).

@@ -1,6 +1,6 @@
 """Separable Gaussian PSF on the padded evaluation grid, and the same PSF for points off that grid (numba).
 
-The kernel is the Gaussian sampled at the evaluation spacing h and normalised to unit sum (physics.md), truncated
+The kernel is the Gaussian sampled at the evaluation spacing h and normalised to unit sum (docs/physics.md#psf), truncated
 at >= 6 sigma. A point at an arbitrary position X (the adaptive centre of render.py) enters with the exact pixel
 integral of the continuous Gaussian, the limit to which the sampled kernel converges as the sub-sampling grows.
 """
@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import njit
 
-#: The PSF kernel reaches this many Gaussian sigmas (physics.md: no closer than 6).
+#: The PSF kernel reaches this many Gaussian sigmas (docs/physics.md#psf: no closer than 6).
 PSF_TRUNCATION_SIGMAS = 6.0
 
 

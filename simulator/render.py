@@ -7,7 +7,7 @@ form  B = (B)_P,  v = (B v)_K / (B)_K,  sigma = sqrt((B v^2 + B sigma^2)_K / (B)
 M/L = (Sigma)_P / (B)_P.
 
 Centre. Without zoom (LR grids, oversample-1 checks) the evaluation point nearest (x0, y0) takes the cylinder
-averages of the bulge (r_c = h / sqrt 2), as physics.md says. The midpoint rule of a grid is poor where the
+averages of the bulge (r_c = h / sqrt 2), as docs/physics.md#grids-and-convergence says. The midpoint rule of a grid is poor where the
 profile changes on the scale of h (a bulge of a = 0.01 kpc is a point at h = 0.15 kpc and its R^-3 wings are
 steep), and moving a point-like bulge to the nearest grid point shifts it by up to h / 2; together these made
 plain oversampling converge slowly. With zoom n > 0 (converged HR grids) the (2c+1)^2 evaluation cells around the

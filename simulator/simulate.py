@@ -1,4 +1,4 @@
-"""The public entry point: parameters -> the four maps on a grid (physics.md)."""
+"""The public entry point: parameters -> the four maps on a grid (docs/physics.md#maps)."""
 from functools import lru_cache
 
 import numpy as np
@@ -38,7 +38,7 @@ def simulate(params, grid, redshift=0.03, check=True):
     Parameters
     ----------
     params : array (18,) or (N, 18), or dict {name: value}
-        Parameters in the order of ``simulator.PARAM_NAMES`` (log10 Msun, log10 kpc, kpc, rad; physics.md).
+        Parameters in the order of ``simulator.PARAM_NAMES`` (log10 Msun, log10 kpc, kpc, rad; docs/physics.md#parameters-and-prior).
     grid : Grid
         The sky grid (pixel size in kpc, PSF FWHMs in kpc, sub-sampling).
     redshift : float

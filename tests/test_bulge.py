@@ -1,4 +1,4 @@
-"""Dehnen bulge: shipped tables against direct quadrature, Hernquist closed forms, limits (physics.md)."""
+"""Dehnen bulge: shipped tables against direct quadrature, Hernquist closed forms, limits (docs/physics.md#bulge)."""
 import math
 
 import numpy as np

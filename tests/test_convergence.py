@@ -1,4 +1,4 @@
-"""The default HR grid is converged (physics.md, "Grids"): doubling its sub-sampling changes no map by more
+"""The default HR grid is converged (docs/physics.md#grids-and-convergence): doubling its sub-sampling changes no map by more
 than 0.1 % median and 1 % at pixels brighter than 1e-3 of the peak, for random galaxies and for the hard cases
 (small cuspy bulges, tiny discs)."""
 import numpy as np

@@ -1,4 +1,4 @@
-"""Freeman disc circular velocity and the NFW halo (physics.md)."""
+"""Freeman disc circular velocity and the NFW halo (docs/physics.md)."""
 import math
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Tiny galsr datasets for the training tests: LR 5 x 5 point values at 2 kpc, HR 20 x 20 pixel averages (3 x 3
 sub-points) at 0.5 kpc on the same field, no PSF (the HR averaging is what a network learns within a few epochs).
 
-Uses simulator.generate_dataset when it exists, else writes the same layout (contracts.md "DATASET FILE") from
+Uses simulator.generate_dataset when it exists, else writes the same layout (galsr.simulator.dataset_file) from
 simulator.simulate directly.
 """
 import json

@@ -1,4 +1,4 @@
-"""LR/HR pairs of a complete galsr dataset file (HDF5, design.md "Dataset file") as normalised torch tensors.
+"""LR/HR pairs of a complete galsr dataset file (HDF5, layout in galsr.simulator.dataset_file) as normalised torch tensors.
 
 ``open_dataset_file`` (galsr.simulator.dataset_file, the one layout definition) validates the file; ``PairDataset`` serves one split (training or validation) either from
 memory (normalised once at load, the fast path for files that fit in RAM) or lazily from the file (big files).

@@ -1,4 +1,4 @@
-"""Evaluation of emulators on a validation set, side by side with baselines (design.md "iSRCNN" report).
+"""Evaluation of emulators on a validation set, side by side with baselines (the report of docs/training.md).
 
 For each model (the emulator, any baseline emulator files such as a trained FSRCNN, and plain bicubic up-sampling):
 L1 on normalised maps, PSNR, per-channel median and 95th-percentile error in physical units (relative for

@@ -1,4 +1,4 @@
-"""The emulator file (``*.galsr``, design.md "Emulator file"): plain tensors + JSON text, never arbitrary pickles.
+"""The emulator file (``*.galsr``; docs/training.md): plain tensors + JSON text, never arbitrary pickles.
 
 Layout: one ``torch.save``'d dict
     {"format": "galsr-emulator", "format_version": 1, "metadata_json": str,
