@@ -5,7 +5,8 @@ Galaxies are drawn from the prior (Latin hypercube with the physical cuts, seede
 grid and emulated; the absolute residuals in the fit's units (brightness in dex) of pixels brighter than
 ``BRIGHT_FRACTION`` of the peak are grouped by the model's bins, and each cell gets ``fit_scale`` of its residuals.
 A cell with fewer than ``MIN_PIXELS`` residuals borrows from its neighbours in sampling offset, then in bulge size
-(pooled), so no cell rests on a handful of pixels.
+(pooled), so no cell rests on a handful of pixels. With a centre head, the errors inside its crop (the head's own
+predicted sigma, blended with the table) get a factor per channel and distance bin fitted the same way.
 """
 import numpy as np
 
@@ -33,6 +34,35 @@ def held_out_residuals(emulator, n, seed, progress=False):
         peak = truth[:, 0].reshape(len(p), -1).max(axis=1)
         bright.append(truth[:, 0] > BRIGHT_FRACTION * peak[:, None, None])
     return params, np.concatenate(res), np.concatenate(bright)
+
+
+def fit_head_factors(emulator, model, params, abs_residuals, bright):
+    """(C, n_distance) factors that calibrate the errors inside the centre head's crop (``model`` without factors
+    and the head's own sigma blended), by channel and distance bin: fit_scale of |residual| / predicted sigma."""
+    n_c, n_d = abs_residuals.shape[1], len(DISTANCE_EDGES)
+    rows, cols = emulator.centre_head.features(params)[:2]
+    crop = emulator.centre_head.crop
+    dist = model.bins(params)[2]
+    ratios = [[[] for _ in range(n_d)] for _ in range(n_c)]
+    emulator.error_model = model
+    for start in range(0, len(params), BLOCK):
+        p = params[start:start + BLOCK]
+        _, err = emulator.predict(p, return_error=True)
+        for i, g in enumerate(range(start, start + len(p))):
+            window = (slice(int(rows[g]), int(rows[g]) + crop), slice(int(cols[g]), int(cols[g]) + crop))
+            sel = bright[g][window]
+            d = dist[g][window][sel]
+            for c in range(n_c):
+                z = abs_residuals[g, c][window][sel] / err[i, c][window][sel]
+                for k in np.unique(d):
+                    ratios[c][k].append(z[d == k])
+    factors = np.ones((n_c, n_d))
+    for c in range(n_c):
+        for k in range(n_d):
+            z = np.concatenate(ratios[c][k]) if ratios[c][k] else np.empty(0)
+            if z.size >= MIN_PIXELS:
+                factors[c, k] = fit_scale(z)
+    return factors
 
 
 def fit_binned_error_model(emulator, params, abs_residuals, bright):
@@ -85,6 +115,8 @@ def calibrate(emulator_path, out_path, n=2048, seed=20261129, progress=False, ov
     emulator = Emulator(ef, num_threads=None)
     params, res, bright = held_out_residuals(emulator, n, seed, progress)
     model = fit_binned_error_model(emulator, params, res, bright)
+    if emulator.centre_head is not None:
+        model.head_factors = fit_head_factors(emulator, model, params, res, bright)
     meta_em, tensors_em = model.to_file()
     meta = dict(ef.metadata, error_model=dict(meta_em, n_galaxies=int(n), seed=int(seed)))
     save_emulator(out_path, model_name=ef.model_name, hparams=ef.hparams, state_dict=ef.state_dict, metadata=meta,

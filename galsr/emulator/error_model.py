@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from galsr.simulator import PARAM_NAMES
+from galsr.simulator.fit_units import BRIGHTNESS, LN10
 
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
 BULGE_RADIUS = PARAM_NAMES.index("log10_bulge_radius")
@@ -35,7 +36,38 @@ def fit_scale(abs_residuals):
     return float(math.sqrt(max(q68, 1e-30) * max(q95 / 2.0, 1e-30)))
 
 
-class StaticErrorModel:
+class _ErrorModel:
+    """What both error models share: the centre head's own error prediction inside its crop."""
+
+    #: (C, n_distance) calibration factors on the errors inside the centre head's crop, by distance from the
+    #: centre (None: 1).
+    head_factors = None
+
+    def with_head(self, err, info, maps, transform):
+        """``err`` (N, C, n, n) with the centre head's predicted errors blended in over its crop (weight: the head's
+        taper), converted from normalised to the fit's units, the crop then scaled by ``head_factors``; a new
+        array."""
+        err = np.array(err, dtype=np.float64)
+        sig = np.exp(np.asarray(info.log_sigma, dtype=np.float64)) * transform.scale[None, :, None, None]
+        taper = np.asarray(info.taper, dtype=np.float64)
+        dist = np.digitize(np.asarray(info.distance, dtype=np.float64), DISTANCE_EDGES) - 1
+        crop = sig.shape[-1]
+        for g in range(len(err)):
+            window = (g, slice(None), slice(int(info.rows[g]), int(info.rows[g]) + crop),
+                      slice(int(info.cols[g]), int(info.cols[g]) + crop))
+            s = sig[g]
+            for c in range(len(transform.channels)):
+                if transform.is_log[c] and c != BRIGHTNESS:  # dex of a linear-units channel -> its own units
+                    s[c] *= LN10 * maps[window][c]
+            blended = taper[g] * s + (1.0 - taper[g]) * err[window]
+            if self.head_factors is not None:
+                blended *= np.take_along_axis(self.head_factors, np.broadcast_to(
+                    dist[g].reshape(1, -1), (len(s), dist[g].size)), axis=1).reshape(s.shape)
+            err[window] = blended
+        return err
+
+
+class StaticErrorModel(_ErrorModel):
     """The same per-pixel error map (C, n, n) for every galaxy."""
 
     kind = "static"
@@ -51,7 +83,7 @@ class StaticErrorModel:
         return {"kind": self.kind}, {}
 
 
-class BinnedErrorModel:
+class BinnedErrorModel(_ErrorModel):
     """Error scale by channel, distance from the centre, bulge size and sampling offset (see the module docstring).
 
     Args:
@@ -61,8 +93,14 @@ class BinnedErrorModel:
 
     kind = "binned"
 
-    def __init__(self, table, hr_grid, lr_grid):
+    def __init__(self, table, hr_grid, lr_grid, head_factors=None):
         self.table = np.asarray(table, dtype=np.float64)
+        if head_factors is not None:
+            self.head_factors = np.asarray(head_factors, dtype=np.float64)
+            if self.head_factors.shape != (self.table.shape[2], len(DISTANCE_EDGES)) or not (
+                    np.all(np.isfinite(self.head_factors)) and np.all(self.head_factors > 0)):
+                raise ValueError(f"head factors must be finite, > 0 and of shape "
+                                 f"{(self.table.shape[2], len(DISTANCE_EDGES))}")
         shape = (len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, self.table.shape[2], len(DISTANCE_EDGES))
         if self.table.shape != shape:
             raise ValueError(f"error model table has shape {self.table.shape}, expected {shape}")
@@ -72,21 +110,29 @@ class BinnedErrorModel:
         self.lr_centres = np.asarray(lr_grid.centres, dtype=np.float64)
         self.lr_pixel = float(lr_grid.pixel_kpc)
         self._by_distance = np.ascontiguousarray(np.moveaxis(self.table, 3, 2))  # (bulge, offset, distance, C)
-        # distance bin of every quarter-LR-pixel step, so that a pixel's bin is one integer lookup
-        self._inv_step = 4.0 / self.lr_pixel
-        self._lut = np.digitize((np.arange(4 * int(DISTANCE_EDGES[-1]) + 1) + 0.5) / 4.0, DISTANCE_EDGES) - 1
+        # distance bins around a centre on a grid of half HR pixels, twice the field wide: any centre's map is a
+        # strided slice of it
+        n = len(self.hr_centres)
+        self._template_centre = 2 * n
+        k = (np.arange(4 * n) - 2 * n) * 0.5 * (self.hr_centres[1] - self.hr_centres[0]) / self.lr_pixel
+        self._template = (np.digitize(np.hypot(k[None, :], k[:, None]), DISTANCE_EDGES) - 1).astype(np.intp)
 
     def bins(self, params):
-        """(bulge bin (N,), offset bin (N,), distance bin (N, n, n)) of parameter rows (N, 18)."""
+        """(bulge bin (N,), offset bin (N,), distance bin (N, n, n)) of parameter rows (N, 18). The distance bin map
+        is a slice of a template at half-pixel resolution (the centre rounded to 1/2 HR pixel, 1/8 LR pixel), so it
+        costs no arithmetic per pixel."""
         p = np.atleast_2d(params)
         x0, y0 = p[:, X0], p[:, Y0]
         bulge = np.digitize(p[:, BULGE_RADIUS] - math.log10(self.lr_pixel), BULGE_EDGES)
         off = np.hypot(*(np.min(np.abs(c[:, None] - self.lr_centres[None, :]), axis=1) for c in (x0, y0)))
         offset = np.digitize(off / self.lr_pixel, OFFSET_EDGES)
-        dx2 = ((self.hr_centres[None, :] - x0[:, None]) * self._inv_step) ** 2  # (N, n) in quarter LR pixels
-        dy2 = ((self.hr_centres[None, :] - y0[:, None]) * self._inv_step) ** 2
-        q = np.sqrt(dy2[:, :, None] + dx2[:, None, :]).astype(np.int64)  # every edge is a multiple of 1/4 pixel
-        return bulge, offset, self._lut[np.minimum(q, len(self._lut) - 1)]
+        n = len(self.hr_centres)
+        half = 0.5 * (self.hr_centres[1] - self.hr_centres[0])
+        kx = np.rint((x0 - self.hr_centres[0]) / half).astype(np.int64)
+        ky = np.rint((y0 - self.hr_centres[0]) / half).astype(np.int64)
+        t0 = self._template_centre
+        dist = np.stack([self._template[t0 - b:t0 - b + 2 * n:2, t0 - a:t0 - a + 2 * n:2] for a, b in zip(kx, ky)])
+        return bulge, offset, dist
 
     def predict(self, params):
         """(N, C, n, n) float64 1-sigma errors for parameter rows (N, 18)."""
@@ -99,7 +145,10 @@ class BinnedErrorModel:
     def to_file(self):
         meta = {"kind": self.kind, "distance_edges": list(DISTANCE_EDGES), "bulge_edges": list(BULGE_EDGES),
                 "offset_edges": list(OFFSET_EDGES)}
-        return meta, {"error_model_table": torch.from_numpy(self.table).float()}
+        tensors = {"error_model_table": torch.from_numpy(self.table).float()}
+        if self.head_factors is not None:
+            tensors["error_model_head_factors"] = torch.from_numpy(self.head_factors).float()
+        return meta, tensors
 
 
 def error_model_from_file(meta, tensors, hr_grid, lr_grid):
@@ -114,5 +163,7 @@ def error_model_from_file(meta, tensors, hr_grid, lr_grid):
             raise ValueError("error model: bin edges differ from this galsr's; recalibrate the emulator")
         if "error_model_table" not in tensors:
             raise ValueError("error model: tensor error_model_table is missing")
-        return BinnedErrorModel(tensors["error_model_table"].double().numpy(), hr_grid, lr_grid)
+        factors = tensors.get("error_model_head_factors")
+        return BinnedErrorModel(tensors["error_model_table"].double().numpy(), hr_grid, lr_grid,
+                                None if factors is None else factors.double().numpy())
     raise ValueError(f"unknown error model kind {kind!r}; expected 'static' or 'binned'")
