@@ -1,6 +1,7 @@
 """Atomic file writing, the one definition used by every writer in galsr: a file is written under a temporary
 name in its own directory, flushed to disk and renamed over its target in one step, so an interrupted write never
-leaves a partial file and never destroys the previous one."""
+leaves a partial file and never destroys the previous one. And the one output lock (:func:`exclusive_lock`) that
+every long job (generate, train, fit, tune) holds on its output while it runs."""
 import contextlib
 import json
 import os
@@ -71,7 +72,8 @@ def lock_path(output):
 @contextlib.contextmanager
 def exclusive_lock(output):
     """Hold an exclusive lock on ``output`` (file or folder path) while the block runs, so that no two galsr jobs
-    write the same output at once; ValueError naming ``output`` when another process holds it (never waits).
+    write the same output at once; ValueError naming ``output`` when another process holds it (never waits). The
+    folder that holds ``output`` is created if missing.
 
     A non-blocking ``fcntl.flock`` on :func:`lock_path`; the file is removed on release. Re-entrant within a
     process. After locking, the lock file is checked to still be the one on disk (a releasing process may just
@@ -79,6 +81,7 @@ def exclusive_lock(output):
     import fcntl
 
     path = lock_path(output)
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # the folder the job is about to write in
     if path in _HELD:
         _HELD[path][1] += 1
         try:

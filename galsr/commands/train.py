@@ -28,11 +28,13 @@ def register(subparsers):
 
 
 def load_config(path):
-    """A JSON object from ``path`` (ValueError naming the file otherwise)."""
+    """A JSON object from ``path``, a regular file of at most 1 MiB (ValueError naming the file otherwise)."""
     import json
 
+    from galsr.simulator.limits import regular_file
+
     try:
-        with open(path) as fh:
+        with open(regular_file(path, "--config", max_bytes=1 << 20)) as fh:
             cfg = json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--config {path}: not valid JSON ({exc})") from None

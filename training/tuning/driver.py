@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from galsr.training.tuning.pyro_compat import register_numpy_serializers, to_builtins
-from galsr.simulator.fileio import write_text_atomic
+from galsr.simulator.fileio import exclusive_lock, write_text_atomic
+from galsr.simulator.limits import cap_workers, whole_number
 from galsr.training.tuning.space import THESIS_BEST, build_config_space, parse_groups
 from galsr.training.tuning.worker import OBJECTIVES, SETTINGS_NAME, config_id_str, dataset_fingerprint
 
@@ -108,6 +109,22 @@ def validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objec
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+
+
+def check_port_free(host, port):
+    """ValueError naming ``host:port`` when ``port`` (int; 0 = any free one, not checked) cannot be bound there,
+    e.g. because another program listens on it."""
+    import socket
+
+    if not port:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the nameserver binds: TIME_WAIT is fine
+        try:
+            sock.bind((host, int(port)))
+        except OSError as exc:
+            raise ValueError(f"port {port} on {host} is not available for the tuning nameserver ({exc.strerror}); "
+                             f"pick another --port, or 0 for a free one") from None
 
 
 def check_dataset(path):
@@ -367,11 +384,13 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
 
     Args:
         dataset_path: HDF5 dataset (complete; ``simulator.generate_dataset``).
-        out_dir: tuning directory (created); holds configs.json/results.json, models/, and the report.
+        out_dir: tuning directory (created); holds configs.json/results.json, models/, and the report. It is
+            locked while the run lasts: a second ``tune`` on it is refused.
         n_iterations: int >= 1, BOHB iterations (successive-halving brackets) in this session.
         min_budget, max_budget: epochs (> 0, min <= max); budgets are max * eta**-k, rounded to whole epochs.
         eta: float >= 2, reduction factor (the thesis: 2).
-        workers: int >= 0, local worker processes (0: only workers joining with ``galsr tune-worker``).
+        workers: int >= 0, local worker processes (0: only workers joining with ``galsr tune-worker``), capped at
+            the machine's cores (GalsrNote warning).
         objective: "l1" (validation L1) or "l1+latency" (see ``training.tune_worker.objective_loss``); None: "l1"
             (or the directory's on resume).
         seed: int, seeds every training run, and BOHB's sampler and the search space (with ``seed + k`` in the
@@ -389,9 +408,9 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
         latency_ref_ms: float [ms] or None, latency with penalty factor 1 (default: measured thesis iSRCNN).
         latency_repeats: int, timed forward passes per latency measurement (median).
         host: nameserver/dispatcher address (127.0.0.1 by default; a LAN address lets other machines join).
-        port: int, nameserver port (0 = a free one).
+        port: int, nameserver port (0 = a free one); one that cannot be bound is refused (ValueError naming it).
         run_id: str or None (a fresh "galsr-xxxxxxxx" by default).
-        num_threads: int, torch threads per worker for training.
+        num_threads: int >= 1, torch threads per worker for training.
         worker_timeout: float [s], how long to wait for workers to register / to come back before giving up.
         min_workers: int or None, workers (local + joined) to wait for before the first job (default:
             max(1, workers)).
@@ -404,81 +423,88 @@ def tune(dataset_path, out_dir, n_iterations=4, min_budget=1, max_budget=4, eta=
     from hpbandster.core.nameserver import NameServer
 
     validate_tune_args(n_iterations, min_budget, max_budget, eta, workers, objective or "l1", optimizer)
+    num_threads = whole_number(num_threads, "num_threads (--threads)")
+    workers = cap_workers(workers) if workers else 0
+    check_port_free(host, port)
     groups = None if groups is None else list(parse_groups(groups))
     dataset_path = os.path.abspath(check_dataset(dataset_path))
     out_dir = Path(out_dir).absolute()
-    register_numpy_serializers()
-    run_id = run_id or f"galsr-{uuid.uuid4().hex[:8]}"
-    session = {"run_id": run_id, "optimizer": optimizer, "n_iterations": int(n_iterations),
-               "min_budget": float(min_budget), "max_budget": float(max_budget), "eta": float(eta),
-               "workers": int(workers), "seed": int(seed), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                       time.gmtime())}
-    record = _prepare_directory(out_dir, resume, latency_repeats, {
-        "dataset": dataset_path, "groups": groups, "objective": objective, "sessions": [session],
-        "base_config": {**THESIS_BEST, **base_config} if base_config else None, "latency_weight": latency_weight,
-        "latency_cap_ms": latency_cap_ms, "latency_ref_ms": latency_ref_ms})
-    groups, objective, base_config = record["groups"], record["objective"], record["base_config"]
-    latency_weight, latency_cap_ms, latency_ref_ms = (record[k] for k in ("latency_weight", "latency_cap_ms",
-                                                                          "latency_ref_ms"))
-    # each session of a directory samples afresh: seed + session index (training itself always uses ``seed``)
-    sampler_seed = int(seed) + len(record["sessions"]) - 1
-    previous = load_results(out_dir, drop_failed=True) if resume else None
-    offset = _next_iteration_offset(out_dir)
+    with exclusive_lock(out_dir):  # one writer per tuning directory
+        register_numpy_serializers()
+        run_id = run_id or f"galsr-{uuid.uuid4().hex[:8]}"
+        session = {"run_id": run_id, "optimizer": optimizer, "n_iterations": int(n_iterations),
+                   "min_budget": float(min_budget), "max_budget": float(max_budget), "eta": float(eta),
+                   "workers": int(workers), "seed": int(seed), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                           time.gmtime())}
+        record = _prepare_directory(out_dir, resume, latency_repeats, {
+            "dataset": dataset_path, "groups": groups, "objective": objective, "sessions": [session],
+            "base_config": {**THESIS_BEST, **base_config} if base_config else None, "latency_weight": latency_weight,
+            "latency_cap_ms": latency_cap_ms, "latency_ref_ms": latency_ref_ms})
+        groups, objective, base_config = record["groups"], record["objective"], record["base_config"]
+        latency_weight, latency_cap_ms, latency_ref_ms = (record[k] for k in ("latency_weight", "latency_cap_ms",
+                                                                              "latency_ref_ms"))
+        # each session of a directory samples afresh: seed + session index (training itself always uses ``seed``)
+        sampler_seed = int(seed) + len(record["sessions"]) - 1
+        previous = load_results(out_dir, drop_failed=True) if resume else None
+        offset = _next_iteration_offset(out_dir)
 
-    settings = {"dataset_path": dataset_path, "dataset_fingerprint": dataset_fingerprint(dataset_path),
-                "objective": objective, "base_config": base_config, "max_train": max_train, "max_val": max_val,
-                "num_threads": num_threads, "model_dir": str(out_dir / "models"), "latency_ref_ms": latency_ref_ms,
-                "latency_weight": latency_weight, "latency_cap_ms": latency_cap_ms,
-                "latency_repeats": latency_repeats, "seed": int(seed)}
-    total = planned_evaluations(n_iterations, min_budget, max_budget, eta, optimizer)
-    logger = ResultLogger(str(out_dir), offset=offset, total=total, progress=progress)
-    np.random.seed(sampler_seed)  # BOHB's config generator draws from numpy's global generator
+        settings = {"dataset_path": dataset_path, "dataset_fingerprint": dataset_fingerprint(dataset_path),
+                    "objective": objective, "base_config": base_config, "max_train": max_train, "max_val": max_val,
+                    "num_threads": num_threads, "model_dir": str(out_dir / "models"), "latency_ref_ms": latency_ref_ms,
+                    "latency_weight": latency_weight, "latency_cap_ms": latency_cap_ms,
+                    "latency_repeats": latency_repeats, "seed": int(seed)}
+        total = planned_evaluations(n_iterations, min_budget, max_budget, eta, optimizer)
+        logger = ResultLogger(str(out_dir), offset=offset, total=total, progress=progress)
+        np.random.seed(sampler_seed)  # BOHB's config generator draws from numpy's global generator
 
-    quiet = warnings.catch_warnings()
-    quiet.__enter__()  # hpbandster 0.7.4 calls ConfigSpace 1.x APIs that warn of their deprecation on every sample
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="hpbandster")
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="Pyro4")  # Event.isSet
-    ns = NameServer(run_id=run_id, working_directory=str(out_dir), host=host, port=int(port))
-    try:
-        ns_host, ns_port = ns.start()
-    except BaseException:
-        quiet.__exit__(None, None, None)
-        raise
-    settings_daemon = master = None
-    procs = []
-    try:
-        settings_daemon = _start_settings_server(settings, host, ns_host, ns_port, run_id)
-        _atomic_write_json(out_dir / "nameserver.json", {"host": ns_host, "port": ns_port, "run_id": run_id})
-        if progress:
-            print(f"[tune] run {run_id}: nameserver {ns_host}:{ns_port}; {total} evaluations planned; more "
-                  f"machines join with: galsr tune-worker --nameserver {ns_host}:{ns_port} --run-id {run_id}",
-                  file=sys.stderr, flush=True)
-        procs = _start_local_workers(int(workers), ns_host, ns_port, run_id, worker_timeout, num_threads)
-        cls = _optimizer_class(optimizer)
-        cls.worker_timeout, cls.local_processes = float(worker_timeout), tuple(procs)
-        master = cls(configspace=build_config_space(groups, seed=sampler_seed), run_id=run_id, eta=eta,
-                     min_budget=min_budget, max_budget=max_budget, nameserver=ns_host, nameserver_port=ns_port,
-                     host=host, ping_interval=5, result_logger=logger, previous_result=previous,
-                     working_directory=str(out_dir))
-        _run_master(master, int(n_iterations), int(min_workers or max(1, int(workers))), procs,
-                    float(worker_timeout))
-    finally:
-        if master is not None:
-            master.shutdown(shutdown_workers=True)
-        for p in procs:
-            p.join(timeout=10)
-            if p.exitcode is None:
-                p.terminate()
-                p.join(timeout=5)
-        if settings_daemon is not None:
-            settings_daemon.shutdown()
+        quiet = warnings.catch_warnings()
+        quiet.__enter__()  # hpbandster 0.7.4 calls ConfigSpace 1.x APIs that warn of their deprecation on every sample
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="hpbandster")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="Pyro4")  # Event.isSet
+        ns = NameServer(run_id=run_id, working_directory=str(out_dir), host=host, port=int(port))
         try:
-            ns.shutdown()
-        except FileNotFoundError:  # its credentials file was removed under it
-            ns.conf_fn = None
-        (out_dir / "nameserver.json").unlink(missing_ok=True)
-        quiet.__exit__(None, None, None)
-    return summarize(out_dir, run_id=run_id, report=report)
+            ns_host, ns_port = ns.start()
+        except BaseException as exc:
+            quiet.__exit__(None, None, None)
+            if isinstance(exc, Exception):
+                raise ValueError(f"cannot start the tuning nameserver on {host}:{port} ({type(exc).__name__}: "
+                                 f"{exc}); pick another --port or --host") from None
+            raise
+        settings_daemon = master = None
+        procs = []
+        try:
+            settings_daemon = _start_settings_server(settings, host, ns_host, ns_port, run_id)
+            _atomic_write_json(out_dir / "nameserver.json", {"host": ns_host, "port": ns_port, "run_id": run_id})
+            if progress:
+                print(f"[tune] run {run_id}: nameserver {ns_host}:{ns_port}; {total} evaluations planned; more "
+                      f"machines join with: galsr tune-worker --nameserver {ns_host}:{ns_port} --run-id {run_id}",
+                      file=sys.stderr, flush=True)
+            procs = _start_local_workers(int(workers), ns_host, ns_port, run_id, worker_timeout, num_threads)
+            cls = _optimizer_class(optimizer)
+            cls.worker_timeout, cls.local_processes = float(worker_timeout), tuple(procs)
+            master = cls(configspace=build_config_space(groups, seed=sampler_seed), run_id=run_id, eta=eta,
+                         min_budget=min_budget, max_budget=max_budget, nameserver=ns_host, nameserver_port=ns_port,
+                         host=host, ping_interval=5, result_logger=logger, previous_result=previous,
+                         working_directory=str(out_dir))
+            _run_master(master, int(n_iterations), int(min_workers or max(1, int(workers))), procs,
+                        float(worker_timeout))
+        finally:
+            if master is not None:
+                master.shutdown(shutdown_workers=True)
+            for p in procs:
+                p.join(timeout=10)
+                if p.exitcode is None:
+                    p.terminate()
+                    p.join(timeout=5)
+            if settings_daemon is not None:
+                settings_daemon.shutdown()
+            try:
+                ns.shutdown()
+            except FileNotFoundError:  # its credentials file was removed under it
+                ns.conf_fn = None
+            (out_dir / "nameserver.json").unlink(missing_ok=True)
+            quiet.__exit__(None, None, None)
+        return summarize(out_dir, run_id=run_id, report=report)
 
 
 def summarize(out_dir, run_id="", report=True):
