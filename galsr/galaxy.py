@@ -99,8 +99,8 @@ def _check_image_header(hdu, name, path):
     """Refuse, before any pixel is read, an image whose header claims more than MAX_NPIX pixels per side or more
     bytes than the file holds after the header (a FITS file cut short)."""
     h = hdu.header
-    dims = [h.get(f"NAXIS{i}") for i in range(1, int(h.get("NAXIS", 0) or 0) + 1)]
-    if len(dims) != 2 or not all(isinstance(d, int) and d >= 0 for d in dims):
+    dims = [h.get("NAXIS1"), h.get("NAXIS2")]
+    if h.get("NAXIS") != 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
         _refuse(path, f"extension {name} is not a 2-D image (NAXIS = {h.get('NAXIS')!r}, sizes {dims})")
     if max(dims) > MAX_NPIX:
         _refuse(path, f"extension {name} claims a {dims[1]} x {dims[0]} image, more than the {MAX_NPIX} x "
