@@ -4,7 +4,8 @@
 of galsr.prior and the likelihood of galsr.likelihood, with the forward model passed beside the data. With
 ``workers > 1`` it uses ``dynesty.pool.Pool``, which ships the data and the forward model to each worker once (not
 on every call), with ``queue_size = workers``. With ``checkpoint_dir`` the sampler is saved there every
-``checkpoint_every`` seconds and ``resume=True`` continues from it. Outputs (tables, files, figures) are made from
+``checkpoint_every`` seconds and ``resume=True`` continues from it, only from a checkpoint galsr signed for a run
+of the same identity (galsr.fit_checkpoint). Outputs (tables, files, figures) are made from
 the returned :class:`FitResult` by galsr.fit_results and galsr.fit_outputs, as dynesty's plotting and utilities
 consume its Results.
 """
