@@ -115,16 +115,31 @@ _ITEM_TEXT = {"data_sha256": "the galaxy data (another input file?)", "free": "t
               "fixed": "the fixed parameters (--fix)", "forward_model": "the forward model (--forward/--emulator)"}
 
 
+def _first(items, k=3):
+    """The first ``k`` of ``items`` (list of str) joined, with how many more: keeps a refusal one readable line."""
+    return ", ".join(items[:k]) + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
 def identity_differences(old, new):
-    """Human-readable items (list of str) in which identity ``new`` differs from the checkpoint's ``old``."""
+    """Human-readable items (list of str) in which identity ``new`` differs from the checkpoint's ``old``; for
+    the free and fixed parameters only the names that differ."""
     out = []
     for key in sorted(set(old) | set(new)):
-        if old.get(key) != new.get(key):
-            what = _ITEM_TEXT.get(key, key)
-            if key in ("data_sha256", "forward_model"):
-                out.append(f"{what} differ from the checkpoint's")
-            else:
-                out.append(f"{what}: checkpoint {old.get(key)!r}, this run {new.get(key)!r}")
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        what = _ITEM_TEXT.get(key, key)
+        if key in ("data_sha256", "forward_model"):
+            out.append(f"{what} differ from the checkpoint's")
+        elif isinstance(a, dict) and isinstance(b, dict):
+            out.append(f"{what}: " + _first([f"{k} {a.get(k, 'free')} in the checkpoint, {b.get(k, 'free')} now"
+                                             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]))
+        elif isinstance(a, list) and isinstance(b, list):
+            out.append(f"{what}: {len(a)} in the checkpoint, {len(b)} now (only in the checkpoint: "
+                       f"{_first([n for n in a if n not in b]) or '-'}; only now: "
+                       f"{_first([n for n in b if n not in a]) or '-'})")
+        else:
+            out.append(f"{what}: checkpoint {a!r}, this run {b!r}")
     return out
 
 
