@@ -91,6 +91,30 @@ def test_crafted_checkpoint_is_never_unpickled(fit_dir, mock_file, tmp_path, tam
     assert not os.path.exists(marker)
 
 
+def test_a_save_cut_before_its_rename_still_resumes(fit_dir, monkeypatch):
+    from galsr.fit_checkpoint import FitCheckpoint
+
+    ckpt = FitCheckpoint(fit_dir, json.loads((fit_dir / RECORD).read_text())["identity"])
+    ckpt.check_resumable()
+    sampler, old = ckpt.restore(), (fit_dir / CHECKPOINT).read_bytes()
+    real_replace = os.replace
+
+    def killed_at_the_rename(src, dst):
+        if os.fspath(dst) == ckpt.path:
+            raise KeyboardInterrupt  # the process dies here: new MAC written, new checkpoint not yet in place
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_at_the_rename)
+    with pytest.raises(KeyboardInterrupt):
+        sampler.save(ckpt.path)
+    monkeypatch.undo()
+    assert (fit_dir / CHECKPOINT).read_bytes() == old
+    assert FitCheckpoint(fit_dir, ckpt.identity).verified_bytes() == old  # the old checkpoint still resumes
+    new = (fit_dir / (CHECKPOINT + ".new")).read_bytes()
+    os.replace(ckpt.path + ".new", ckpt.path)  # and so would the new one, had the rename happened
+    assert FitCheckpoint(fit_dir, ckpt.identity).verified_bytes() == new
+
+
 def test_key_is_private_and_outside_the_output(signed_fit):
     key = key_file()
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600 and os.path.getsize(key) == 32
