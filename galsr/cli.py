@@ -1,7 +1,8 @@
 """The ``galsr`` command line: one thin sub-command module per job in ``galsr.commands``.
 
 Each module defines ``register(subparsers)`` (adds its parser and sets ``func``) and keeps heavy imports inside
-its run function, so ``galsr --help`` stays fast. Bad input (ValueError, OSError) exits 2 with one line.
+its run function, so ``galsr --help`` stays fast. Bad input (ValueError, OSError) exits 2 with one line; a
+note from the library (galsr.simulator.limits.GalsrNote, e.g. a capped worker count) is printed as one line.
 """
 import argparse
 import importlib
@@ -34,8 +35,21 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import warnings
+
+    from galsr.simulator.limits import GalsrNote
+
+    def show(message, category, *rest, **kw):
+        if issubclass(category, GalsrNote):
+            print(f"galsr {args.command}: note: {message}", file=sys.stderr, flush=True)
+        else:
+            default_show(message, category, *rest, **kw)
+
+    default_show = warnings.showwarning
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"galsr {args.command}: error: {msg}", file=sys.stderr)

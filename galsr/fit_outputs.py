@@ -8,6 +8,7 @@
 - ``run.json``: settings, versions, forward model, wall time, likelihood calls, time per call.
 """
 import os
+import warnings
 
 import h5py
 import numpy as np
@@ -16,6 +17,7 @@ from galsr.simulator import PARAM_NAMES, PARAM_UNITS
 
 from galsr.fit_results import format_table
 from galsr.simulator.fileio import atomic_path, save_figure, write_json_atomic, write_text_atomic
+from galsr.simulator.limits import GalsrNote
 from galsr.simulator.fit_units import BRIGHTNESS, brightness_error_to_dex, brightness_to_dex
 
 
@@ -40,6 +42,8 @@ def write_samples(path, full, weights, logl, equal):
 
 
 def plot_corner(path, equal, prior, truth):
+    """Corner plot of the equal-weight samples of the free parameters; returns False (drawing nothing, with a
+    GalsrNote warning) when there are no more samples than free parameters, as after a very short --maxcall."""
     import corner
     import matplotlib
 
@@ -47,6 +51,10 @@ def plot_corner(path, equal, prior, truth):
 
     idx = prior.free_index
     x = equal[:, idx]
+    if x.shape[0] <= x.shape[1]:
+        warnings.warn(f"{os.path.basename(path)} not drawn: {x.shape[0]} posterior samples for {x.shape[1]} free "
+                      f"parameters (run longer: raise --maxcall)", GalsrNote, stacklevel=2)
+        return False
     lo, hi = x.min(axis=0), x.max(axis=0)
     pad = np.where(hi > lo, 0.0, 1e-6 * np.maximum(np.abs(lo), 1.0))  # a collapsed posterior still plots
     fig = corner.corner(x, range=list(zip(lo - pad, hi + pad)), labels=[PARAM_NAMES[i] for i in idx],
@@ -54,6 +62,7 @@ def plot_corner(path, equal, prior, truth):
                         show_titles=True, title_fmt=".3g", title_kwargs={"fontsize": 8},
                         label_kwargs={"fontsize": 8}, truth_color="tab:red")
     save_figure(fig, path, dpi=70)
+    return True
 
 
 def plot_residuals(path, galaxy, model_maps):
@@ -85,7 +94,7 @@ def plot_residuals(path, galaxy, model_maps):
 
 def write_fit_outputs(result, out_dir):
     """Write every output of a fit (galsr.fitting.FitResult) to ``out_dir`` (created if missing), each file
-    atomically; returns {name: path}."""
+    atomically; returns {name: path} (without corner.png when too few samples to draw it)."""
     from galsr.maps_fits import write_maps
 
     os.makedirs(out_dir, exist_ok=True)
@@ -99,6 +108,9 @@ def write_fit_outputs(result, out_dir):
     write_maps(files["bestfit.fits"], best_maps, model.grid, model.redshift, result.map,
                object_name=f"{galaxy.object_name} best fit ({model.name})", overwrite=True)
     plot_residuals(files["residuals.png"], galaxy, best_maps)
-    plot_corner(files["corner.png"], result.equal_samples, result.prior, galaxy.truth)
+    if not plot_corner(files["corner.png"], result.equal_samples, result.prior, galaxy.truth):
+        if os.path.exists(files["corner.png"]):  # an earlier run's figure would not belong to these samples
+            os.remove(files["corner.png"])
+        del files["corner.png"]
     write_json_atomic(files["run.json"], result.run)
     return files

@@ -84,13 +84,14 @@ def versions():
 
 
 def run_record(galaxy, model, prior, data, results, settings, workers, wall, resumed, best):
-    """The content of run.json (dict): input, forward model, settings, versions, cores, wall time [s], likelihood
-    calls and calls per second, the forward model's latency [ms] at the MAP, pixels fitted, free and fixed."""
+    """The content of run.json (dict): input, forward model, settings, versions, cores, wall time [s] (``wall``:
+    of all sessions of a resumed run, each up to its last checkpoint), likelihood calls (all sessions) and calls
+    per second, the forward model's latency [ms] at the MAP, pixels fitted, free and fixed."""
     ncall = int(np.sum(results.ncall))
     return {"input": galaxy.path, "object": galaxy.object_name, "forward_model": model.describe(),
             "settings": dict(settings, workers=int(workers)), "versions": versions(), "cores": os.cpu_count(),
             "wall_time_s": wall, "resumed": bool(resumed),
-            "wall_time_note": "this session only" if resumed else "whole run",
+            "wall_time_note": "all sessions, each to its last checkpoint" if resumed else "whole run",
             "n_likelihood_calls": ncall, "calls_per_second": ncall / wall if wall > 0 else None,
             "forward_model_latency_ms": latency_ms(lambda: model(best), repeats=10, warmup=1),
             "n_pixels_fitted": data.n_pixels, "free": prior.free_names, "fixed": prior.fixed}

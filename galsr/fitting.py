@@ -4,22 +4,23 @@
 of galsr.prior and the likelihood of galsr.likelihood, with the forward model passed beside the data. With
 ``workers > 1`` it uses ``dynesty.pool.Pool``, which ships the data and the forward model to each worker once (not
 on every call), with ``queue_size = workers``. With ``checkpoint_dir`` the sampler is saved there every
-``checkpoint_every`` seconds and ``resume=True`` continues from it. Outputs (tables, files, figures) are made from
+``checkpoint_every`` seconds and ``resume=True`` continues from it, only from a checkpoint galsr signed for a run
+of the same identity (galsr.fit_checkpoint). Outputs (tables, files, figures) are made from
 the returned :class:`FitResult` by galsr.fit_results and galsr.fit_outputs, as dynesty's plotting and utilities
 consume its Results.
 """
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from galsr.fit_checkpoint import fit_checkpoint, run_identity
 from galsr.forward_models import make_forward
 from galsr.likelihood import FitData, log_likelihood_of_parameters
 from galsr.prior import Prior, prior_transform
 from galsr.simulator import ParameterSpace
+from galsr.simulator.limits import cap_workers
 
-CHECKPOINT = "checkpoint.save"
 #: Defaults of the quick start: a complete 18-parameter fit of the example in a few minutes on 2 cores.
 DEFAULTS = dict(nlive=60, dlogz=0.5, bound="multi", sample="rwalk", walks=15, seed=0)
 
@@ -63,12 +64,6 @@ def resolve_settings(nlive=None, dlogz=None, seed=None, bound=None, sample=None,
     return settings
 
 
-def _check_checkpoint_dir(checkpoint_dir, resume):
-    if resume and not os.path.exists(os.path.join(checkpoint_dir, CHECKPOINT)):
-        raise ValueError(f"resume: no checkpoint {os.path.join(checkpoint_dir, CHECKPOINT)} to continue from")
-    os.makedirs(checkpoint_dir, exist_ok=True)
-
-
 def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=None, fixed=None, dlogz=None,
         seed=None, maxcall=None, checkpoint_dir=None, checkpoint_every=30.0, resume=False, progress=False,
         bound=None, sample=None, walks=None):
@@ -77,10 +72,13 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=N
     forward : "emulator" (``emulator``: Emulator, path or None = shipped default), "simulator" (the full
         simulation on the galaxy's own grid), or a ForwardModel.
     nlive, dlogz, bound, sample, walks, seed : dynesty settings (defaults in DEFAULTS).
-    workers : int >= 1, processes evaluating the likelihood (dynesty.pool.Pool when > 1).
+    workers : int >= 1, processes evaluating the likelihood (dynesty.pool.Pool when > 1); capped at the
+        machine's cores with a galsr.simulator.limits.GalsrNote warning.
     free / fixed : names to fit / {name: value} to hold fixed (default: all free).
     maxcall : stop after this many likelihood calls (None: run to ``dlogz``).
-    checkpoint_dir : folder for dynesty's checkpoint (None: no checkpoint); resume : continue from it.
+    checkpoint_dir : folder for dynesty's checkpoint (None: no checkpoint), locked while the fit runs; resume :
+        continue from it, after checking that galsr wrote it and that this run has its identity
+        (galsr.fit_checkpoint; ValueError naming what differs).
     progress : dynesty's progress line on stderr.
     """
     import dynesty
@@ -91,44 +89,38 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=N
     if isinstance(galaxy, (str, os.PathLike)):
         galaxy = read_galaxy(galaxy)
     settings = resolve_settings(nlive, dlogz, seed, bound, sample, walks)
-    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    workers = cap_workers(workers)
     model = make_forward(galaxy, forward, emulator)
     prior = Prior(ParameterSpace(redshift=galaxy.redshift), fixed=fixed, free=free)
     data = FitData(galaxy)
-    ckpt = None
-    if checkpoint_dir is not None:
-        _check_checkpoint_dir(os.fspath(checkpoint_dir), resume)
-        ckpt = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT)
-    elif resume:
-        raise ValueError("resume needs the checkpoint_dir of the run to continue")
     model.set_num_threads(1)  # one core per worker; forked workers inherit it
     run_kwargs = dict(dlogz=float(settings["dlogz"]), maxcall=maxcall, print_progress=bool(progress))
-    if ckpt:
-        run_kwargs.update(checkpoint_file=ckpt, checkpoint_every=float(checkpoint_every))
     sampler_kwargs = dict(nlive=int(settings["nlive"]), bound=settings["bound"], sample=settings["sample"],
                           walks=int(settings["walks"]), rstate=np.random.default_rng(int(settings["seed"])))
     logl_args = (prior, data, model)
-    t0 = time.time()
-    if workers > 1:
-        with dynesty.pool.Pool(int(workers), log_likelihood_of_parameters, prior_transform, logl_args=logl_args,
-                               ptform_args=(prior,)) as pool:
+    with fit_checkpoint(checkpoint_dir, run_identity(galaxy, model, prior, settings), resume) as ckpt:
+        if ckpt.path:
+            run_kwargs.update(checkpoint_file=ckpt.path, checkpoint_every=float(checkpoint_every))
+        if workers > 1:
+            with dynesty.pool.Pool(int(workers), log_likelihood_of_parameters, prior_transform, logl_args=logl_args,
+                                   ptform_args=(prior,)) as pool:
+                if resume:
+                    sampler = ckpt.restore(pool=pool)
+                    sampler.run_nested(resume=True, **run_kwargs)
+                else:
+                    sampler = ckpt.attach(dynesty.NestedSampler(pool.loglike, pool.prior_transform, prior.ndim,
+                                                                pool=pool, queue_size=int(workers), **sampler_kwargs))
+                    sampler.run_nested(**run_kwargs)
+        else:
             if resume:
-                sampler = dynesty.NestedSampler.restore(ckpt, pool=pool)
+                sampler = ckpt.restore()
                 sampler.run_nested(resume=True, **run_kwargs)
             else:
-                sampler = dynesty.NestedSampler(pool.loglike, pool.prior_transform, prior.ndim, pool=pool,
-                                                queue_size=int(workers), **sampler_kwargs)
+                sampler = ckpt.attach(dynesty.NestedSampler(log_likelihood_of_parameters, prior_transform,
+                                                            prior.ndim, logl_args=logl_args, ptform_args=(prior,),
+                                                            **sampler_kwargs))
                 sampler.run_nested(**run_kwargs)
-    else:
-        if resume:
-            sampler = dynesty.NestedSampler.restore(ckpt)
-            sampler.run_nested(resume=True, **run_kwargs)
-        else:
-            sampler = dynesty.NestedSampler(log_likelihood_of_parameters, prior_transform, prior.ndim,
-                                            logl_args=logl_args, ptform_args=(prior,), **sampler_kwargs)
-            sampler.run_nested(**run_kwargs)
-    wall = time.time() - t0
+        wall = ckpt.wall_time_s()  # all sessions: honest calls per second after a resume
     results = sampler.results
     full, weights, equal, best = posterior_samples(results, prior, int(settings["seed"]))
     summary = summarise(results, full, weights, best, prior, galaxy.truth, model.name)

@@ -7,12 +7,15 @@ header gives REDSHIFT, PIXSCALE (arcsec/pixel), PSFPHO and PSFKIN (FWHM, arcsec)
 its true parameters as T00..T17. Maps are [iy, ix] with the sky conventions of docs/physics.md#conventions.
 """
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 
 from galsr.simulator import Grid
+from galsr.simulator.limits import regular_file
 
 from galsr.maps_fits import (BUNITS, EXTNAMES, check_new_fits_path, grid_cards, map_hdus, param_cards,
                              params_from_header)
@@ -20,6 +23,8 @@ from galsr.maps_fits import (BUNITS, EXTNAMES, check_new_fits_path, grid_cards, 
 REQUIRED_KEYS = ("REDSHIFT", "PIXSCALE", "PSFPHO", "PSFKIN")
 OPTIONAL_MAPS = ("ML",)
 TRUTH_PREFIX = "T"
+#: Largest image side accepted [pixels]: IFU maps are ~100 pixels; 4096^2 float64 maps are 128 MiB each.
+MAX_NPIX = 4096
 
 
 @dataclass
@@ -91,7 +96,37 @@ def _data_grid(header, npix, path):
     return grid, z
 
 
+def _check_image_header(hdu, name, path):
+    """Refuse, before any pixel is read, an image whose header claims more than MAX_NPIX pixels per side or more
+    bytes than the file holds after the header (a FITS file cut short)."""
+    h = hdu.header
+    dims = [h.get("NAXIS1"), h.get("NAXIS2")]
+    if h.get("NAXIS") != 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        _refuse(path, f"extension {name} is not a 2-D image (NAXIS = {h.get('NAXIS')!r}, sizes {dims})")
+    if max(dims) > MAX_NPIX:
+        _refuse(path, f"extension {name} claims a {dims[1]} x {dims[0]} image, more than the {MAX_NPIX} x "
+                      f"{MAX_NPIX} accepted")
+    if isinstance(hdu, fits.CompImageHDU):  # compressed: the header gives the decompressed size
+        return
+    need = hdu.fileinfo()["datLoc"] + abs(int(h.get("BITPIX", 8))) // 8 * dims[0] * dims[1]
+    have = os.path.getsize(path)
+    if need > have:
+        _refuse(path, f"extension {name} is truncated: its header announces data up to byte {need:,}, the file "
+                      f"ends at byte {have:,}")
+
+
+def _nonfinite_text(values):
+    """How a map without a finite value is filled (str): "all NaN", "all +inf", or the counts of each kind."""
+    kinds = [(int(np.isnan(values).sum()), "NaN"), (int(np.isposinf(values).sum()), "+inf"),
+             (int(np.isneginf(values).sum()), "-inf")]
+    present = [(n, k) for n, k in kinds if n]
+    if len(present) == 1:
+        return f"is all {present[0][1]}"
+    return "has no finite value (" + ", ".join(f"{n} {k}" for n, k in present) + ")"
+
+
 def _read_image(hdul, name, path, shape=None):
+    _check_image_header(hdul[name], name, path)
     data = hdul[name].data
     if data is None or np.ndim(data) != 2:
         _refuse(path, f"extension {name} is not a 2-D image (shape {None if data is None else np.shape(data)})")
@@ -122,13 +157,18 @@ def _read_error(hdul, name, path, shape):
 
 def read_galaxy(path):
     """Read a galaxy FITS file into a :class:`Galaxy`; ValueError naming the file and the extension or header key
-    for anything missing, mis-shaped, of the wrong unit, all-NaN or not FITS."""
+    for anything missing, mis-shaped, of the wrong unit, without a finite value or not FITS, for anything but a
+    regular file, and for images larger than MAX_NPIX per side or cut short (checked from the headers before any
+    pixel is read)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"{path}: no such file")
+    regular_file(path, "galaxy file")  # a FIFO or device would be read forever
     try:
-        hdul = fits.open(path, memmap=False)
-        hdul.verify("exception")
+        with warnings.catch_warnings():  # a truncated file is refused below, naming the extension
+            warnings.simplefilter("ignore", AstropyWarning)
+            hdul = fits.open(path, memmap=False)
+            hdul.verify("exception")
     except Exception as exc:  # noqa: BLE001 - astropy raises several types for non-FITS input
         raise ValueError(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})") from None
     with hdul:
@@ -148,7 +188,7 @@ def read_galaxy(path):
                 _refuse(path, f"extension {name} has BUNIT = {unit!r}, expected {BUNITS[c]!r}")
             maps[c] = _read_image(hdul, name, path, shape)
             if not np.isfinite(maps[c]).any():
-                _refuse(path, f"extension {name} is all NaN")
+                _refuse(path, f"extension {name} {_nonfinite_text(maps[c])}")
             errors[c] = _read_error(hdul, name, path, shape)
         mask = np.zeros(shape, dtype=bool)
         if "MASK" in hdul:

@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 
 from galsr.simulator.constants import CHANNEL_UNITS, CHANNELS
-from galsr.simulator.fileio import atomic_path, write_json_atomic
+from galsr.simulator.fileio import atomic_path, exclusive_lock, write_json_atomic
+from galsr.simulator.limits import cap_workers
 from galsr.simulator.cosmology import COSMOLOGY, kpc_per_arcsec
 from galsr.simulator.dataset_file import LAYOUT_VERSION
 from galsr.simulator.grid import Grid
@@ -74,6 +75,9 @@ def _block_path(work, b):
 def _open_work_dir(path, settings, resume, overwrite):
     """Create (or, with ``resume``, reopen and check) ``<path>.partial``; returns (work dir, meta dict)."""
     work = os.fspath(path) + ".partial"
+    if resume and not overwrite and os.path.exists(path) and not os.path.isdir(work):
+        raise ValueError(f"{path} is complete: --resume only finishes a partial run"
+                         + _finished_differences(path, settings) + "; pass --overwrite to replace it")
     if os.path.exists(path) and not (resume or overwrite):
         raise ValueError(f"{path} exists; pass --overwrite to replace it (or --resume to finish a partial run)")
     if os.path.isdir(work) and not (resume or overwrite):
@@ -98,6 +102,19 @@ def _open_work_dir(path, settings, resume, overwrite):
     meta = dict(settings, created_utc=_now_utc())
     write_json_atomic(os.path.join(work, "meta.json"), meta, indent=1)
     return work, meta
+
+
+def _finished_differences(path, settings):
+    """Text naming the settings in which the finished file ``path`` differs from ``settings`` ("" if none)."""
+    try:
+        with h5py.File(path, "r") as f:
+            found = {"n": int(f["params"].shape[0]), "seed": int(f.attrs["seed"]),
+                     "redshift": float(f.attrs["redshift"]), "val_fraction": float(f.attrs["val_fraction"]),
+                     "lr_grid": json.loads(f.attrs["lr_grid"]), "hr_grid": json.loads(f.attrs["hr_grid"])}
+    except Exception:  # noqa: BLE001 - not a readable dataset: refused all the same
+        return ""
+    differ = [f"{k} {found[k]!r} in the file, {settings[k]!r} asked" for k in found if found[k] != settings[k]]
+    return f" and was made with other settings ({'; '.join(differ)})" if differ else ""
 
 
 def _now_utc():
@@ -145,13 +162,15 @@ def generate_dataset(path, n, seed, lr_grid=None, hr_grid=None, redshift=0.03, w
     path : str, ``*.h5``; n : int >= 1 galaxies; seed : int, Latin-hypercube seed (the whole file follows from it).
     lr_grid, hr_grid : simulator.Grid (default LR_GRID, HR_GRID); the HR field must equal the LR field and HR npix
         be a multiple of LR npix.
-    redshift : float; workers : int (default: all cores); resume : finish ``<path>.partial``;
+    redshift : float; workers : int (default and at most: all cores); resume : finish ``<path>.partial`` (a
+    complete ``path`` is refused, naming the settings it was made with when they differ);
     overwrite : replace an existing file or partial run; progress : tqdm bar (quiet when not on a terminal);
     val_fraction : share of rows marked validation in ``/split``; block_size : rows per block (the unit of work
     and of crash recovery); backend : "threads" (numba threads in this process) or "processes" (a spawn pool,
     one numba thread each).
 
-    Returns ``path``. The parameters are drawn by ParameterSpace.sample_lhs(n, seed) (rows violating the physical
+    Returns ``path``. ``path`` is locked while the run lasts (galsr.simulator.fileio.exclusive_lock): a second
+    writer is refused. The parameters are drawn by ParameterSpace.sample_lhs(n, seed) (rows violating the physical
     cuts are rejected and redrawn; the file records how many).
     """
     from galsr.simulator import HR_GRID, LR_GRID
@@ -163,10 +182,15 @@ def generate_dataset(path, n, seed, lr_grid=None, hr_grid=None, redshift=0.03, w
     check_grids(lr_grid, hr_grid)
     if backend not in ("threads", "processes"):
         raise ValueError(f"backend must be 'threads' or 'processes', got {backend!r}")
-    workers = os.cpu_count() if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = cap_workers(os.cpu_count() if workers is None else workers)
     settings = _settings(n, seed, lr_grid, hr_grid, redshift, val_fraction, block_size)
+    with exclusive_lock(path):
+        return _generate_locked(path, n, seed, lr_grid, hr_grid, redshift, workers, resume, overwrite, progress,
+                                val_fraction, block_size, backend, settings)
+
+
+def _generate_locked(path, n, seed, lr_grid, hr_grid, redshift, workers, resume, overwrite, progress, val_fraction,
+                     block_size, backend, settings):
     work, meta = _open_work_dir(path, settings, resume, overwrite)
 
     space = ParameterSpace(redshift=redshift)

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from galsr.simulator.grid import Grid
+from galsr.simulator.limits import regular_file
 from galsr.simulator.params import PARAM_NAMES
 
 LAYOUT_VERSION = 1
@@ -51,11 +52,9 @@ def check_layout(f, path, hr_factor=None):
 
 def open_dataset_file(path, hr_factor=None):
     """Open a complete galsr dataset read-only (h5py.File); ValueError naming the file and the problem (missing,
-    not HDF5, incomplete, other layout version, missing dataset or attribute, inconsistent shapes; HR not
+    not a regular file, not HDF5, incomplete, other layout version, missing dataset or attribute, inconsistent shapes; HR not
     ``hr_factor`` x LR when given)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"dataset {path} does not exist")
+    path = regular_file(path, "dataset")  # a FIFO or device would be read forever
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

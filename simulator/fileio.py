@@ -1,6 +1,7 @@
 """Atomic file writing, the one definition used by every writer in galsr: a file is written under a temporary
 name in its own directory, flushed to disk and renamed over its target in one step, so an interrupted write never
-leaves a partial file and never destroys the previous one."""
+leaves a partial file and never destroys the previous one. And the one output lock (:func:`exclusive_lock`) that
+every long job (generate, train, fit, tune) holds on its output while it runs."""
 import contextlib
 import json
 import os
@@ -56,3 +57,59 @@ def save_figure(fig, path, dpi=110):
         fig.savefig(tmp, dpi=dpi, format=ext)
     plt.close(fig)
     return path
+
+
+#: Per-process locks already held: {absolute lock path: [fd, depth]} (a job's layers may each lock the same output).
+_HELD = {}
+
+
+def lock_path(output):
+    """The lock file of ``output`` (str): ``<output>.lock`` beside it (a folder's lock sits next to the folder, so
+    an output folder stays empty until the job writes to it)."""
+    return os.path.abspath(os.fspath(output)).rstrip(os.sep) + ".lock"
+
+
+@contextlib.contextmanager
+def exclusive_lock(output):
+    """Hold an exclusive lock on ``output`` (file or folder path) while the block runs, so that no two galsr jobs
+    write the same output at once; ValueError naming ``output`` when another process holds it (never waits). The
+    folder that holds ``output`` is created if missing.
+
+    A non-blocking ``fcntl.flock`` on :func:`lock_path`; the file is removed on release. Re-entrant within a
+    process. After locking, the lock file is checked to still be the one on disk (a releasing process may just
+    have removed it), else the lock is taken again on the new file."""
+    import fcntl
+
+    path = lock_path(output)
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # the folder the job is about to write in
+    if path in _HELD:
+        _HELD[path][1] += 1
+        try:
+            yield path
+        finally:
+            _HELD[path][1] -= 1
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(f"{os.fspath(output)} is in use: another galsr process holds its lock ({path}); "
+                             f"wait for it to finish") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    _HELD[path] = [fd, 1]
+    try:
+        yield path
+    finally:
+        del _HELD[path]
+        try:
+            os.remove(path)  # while still locked, so a waiting process re-checks and locks a fresh file
+        finally:
+            os.close(fd)

@@ -1,4 +1,6 @@
 """Shared fixtures: small grids and parameter sets that keep the suite fast."""
+import os
+
 import numpy as np
 import pytest
 
@@ -21,3 +23,19 @@ def space():
 @pytest.fixture
 def random_params(space):
     return space.sample_lhs(6, seed=11)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def checkpoint_key(tmp_path_factory):
+    """A per-session fit-checkpoint key (galsr.fit_checkpoint), so tests never touch the user's own; set in
+    os.environ so that subprocesses of the tests use it too."""
+    from galsr.fit_checkpoint import KEY_ENV
+
+    path = tmp_path_factory.mktemp("key") / "checkpoint.key"
+    old = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)
+    yield path
+    if old is None:
+        del os.environ[KEY_ENV]
+    else:
+        os.environ[KEY_ENV] = old

@@ -115,7 +115,8 @@ def test_resume_after_a_kill(tmp_path, mock_file):
     assert ckpt.exists()
     from galsr.fitting import fit
 
-    res = fit(mock_file, forward="simulator", nlive=40, workers=2, checkpoint_dir=out, fixed=_fixed(), resume=True)
+    res = fit(mock_file, forward="simulator", nlive=40, workers=2, checkpoint_dir=out, fixed=_fixed(), resume=True,
+              seed=2)  # a resume repeats the settings of its run
     assert res.run["resumed"]
     e = res.summary["parameters"]["inclination"]
     assert abs(e["median"] - e["truth"]) < 4 * 0.5 * (e["p84"] - e["p16"]) + 1e-9

@@ -98,6 +98,14 @@ def test_evaluate_side_by_side(dataset, trained, tmp_path, capsys):
     for name in ("metrics", "table", "figure"):
         assert (tmp_path / "eval").joinpath(ev["files"][name].rsplit("/", 1)[-1]).stat().st_size > 100
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["order"] == ev["order"]
+    # by distance from the centre: every emulator and bicubic, with calibration shares for the emulators only
+    regions = ev["regions"]
+    assert set(regions) == {"isrcnn", "fsrcnn", "bicubic"}
+    inner = regions["isrcnn"]["by_band"][regions["isrcnn"]["bands"][0]]["B"]
+    assert inner["n_pixels"] > 0 and 0 <= inner["median"] <= inner["p95"]
+    assert 0 <= inner["within_1sigma"] <= inner["within_2sigma"] <= 1
+    assert "within_1sigma" not in regions["bicubic"]["by_band"]["0-1"]["B"]
+    assert "By distance from the galaxy centre" in (tmp_path / "eval" / "table.md").read_text()
     assert main(["evaluate", str(out), dataset, "--no-latency", "--max-val", "5"]) == 0
     assert "| isrcnn |" in capsys.readouterr().out
     with pytest.raises(ValueError, match="differs from the dataset"):

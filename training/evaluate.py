@@ -16,6 +16,7 @@ from galsr.simulator.fileio import save_figure, write_text_atomic
 from galsr.training.data import PairDataset, dataset_info
 from galsr.emulator.file_format import load_emulator
 from galsr.training.metrics import evaluate_model, residual_units
+from galsr.training.region_metrics import RegionAccumulator, format_region_table
 from galsr.emulator.architectures import build_model, inference_model, n_parameters
 from galsr.emulator.latency import latency_ms, network_latency_ms
 from galsr.emulator.transform import MapTransform
@@ -109,7 +110,8 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
     main_label = entries[0][0]
     out = {"models": results, "order": [e[0] for e in entries], "n_val": len(val),
            "dataset": os.path.basename(os.fspath(dataset_path)), "model": os.path.basename(os.fspath(model_path)),
-           "ratios": {k: v["l1"] / results[main_label]["l1"] for k, v in results.items()}, "files": {}}
+           "ratios": {k: v["l1"] / results[main_label]["l1"] for k, v in results.items()}, "files": {},
+           "regions": evaluate_regions([(label, path) for label, _, path in entries if path is not None], val)}
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
         out["files"]["metrics"] = write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
@@ -121,6 +123,35 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
         write_text_atomic(os.path.join(out_dir, "metrics.json"), json.dumps(out, indent=1))
     val.close()
     return out
+
+
+def evaluate_regions(emulators, val, block=256):
+    """Errors by distance from the galaxy centre (galsr.training.region_metrics) of whole emulators (LR simulation,
+    network, centre head, predicted errors) and of bicubic up-sampling, on the galaxies of ``val`` (PairDataset):
+    {label: RegionAccumulator.summary()} for ``emulators`` [(label, emulator file path)] and "bicubic"."""
+    from galsr.emulator import Emulator
+    from galsr.simulator.dataset_file import open_dataset_file
+
+    with open_dataset_file(val.path) as f:
+        params = f["params"][()][val.rows]
+    bicubic = build_model("bicubic", channels=val.transform.n_channels)
+    accs = {}
+    for label, path in emulators:
+        emu = Emulator.load(path)
+        accs[label] = RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc)
+        for start in range(0, len(val), block):
+            idx = np.arange(start, min(start + block, len(val)))
+            maps, err = emu.predict(params[idx], return_error=True)
+            accs[label].update(maps, val.physical(idx, "hr"), params[idx], err)
+        if "bicubic" not in accs:
+            accs["bicubic"] = RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc)
+            for start in range(0, len(val), block):
+                idx = np.arange(start, min(start + block, len(val)))
+                x, _ = val.batch(idx)
+                with torch.inference_mode():
+                    up = val.transform.inverse(bicubic(x).double()).numpy()
+                accs["bicubic"].update(up, val.physical(idx, "hr"), params[idx])
+    return {label: acc.summary() for label, acc in accs.items()}
 
 
 def _retarget(ef, tf):
@@ -170,7 +201,12 @@ def format_table(result):
             row += [f"{lat[k]:.3g}" if k in lat else "-" for k in ("network_b1", "network_b64", "emulator_b1",
                                                                      "emulator_b64")]
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + f"\n\n{result['n_val']} validation galaxies of {result['dataset']}.\n"
+    text = "\n".join(lines) + f"\n\n{result['n_val']} validation galaxies of {result['dataset']}.\n"
+    if result.get("regions"):
+        text += ("\nBy distance from the galaxy centre (pixels brighter than 1e-3 of the peak; errors relative for "
+                 "B, sigma, M/L, km/s for v; shares of pixels within 1 and 2 predicted sigma):\n\n"
+                 + format_region_table(result["regions"]) + "\n")
+    return text
 
 
 def plot_examples(path, model, val, tf, rows, label="SR"):

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from galsr.simulator.fileio import save_figure, write_text_atomic
+from galsr.simulator.fileio import exclusive_lock, save_figure, write_text_atomic
+from galsr.simulator.limits import whole_number
 from galsr.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from galsr.training.data import PairDataset, dataset_info
 from galsr.emulator.file_format import save_emulator
 from galsr.training.metrics import evaluate_model, l1
-from galsr.emulator.architectures import MODEL_HPARAMS, build_model, check_model_name, n_parameters
+from galsr.emulator.architectures import HPARAM_LIMITS, MODEL_HPARAMS, build_model, check_model_name, n_parameters
 from galsr.emulator.transform import MapTransform
 
 #: Training defaults = the thesis's recipe (sections 5.5, 6.2) + the transform's log channels.
@@ -38,6 +39,13 @@ MODEL_DEFAULTS = {"isrcnn": {"n0": 60, "ni": 16, "m": 8, "bicubic_skip": True, "
                   "bicubic": {}}
 #: Seconds between loss-curve redraws during a run (it is always drawn at the end).
 PLOT_EVERY_S = 60.0
+#: Integer config keys: [low, high] (network sizes bounded by the architectures' limits).
+INT_RANGES = {**{k: HPARAM_LIMITS[k] for k in ("n0", "ni", "m")}, "batch_size": (1, 65536), "epochs": (1, 10**6),
+              "plateau_patience": (0, 10**6)}
+#: Real config keys: (low, high, (low included, high included)).
+FLOAT_RANGES = {"lr": (0.0, 1.0, (False, True)), "beta1": (0.0, 1.0, (True, False)),
+                "beta2": (0.0, 1.0, (True, False)), "plateau_factor": (0.0, 1.0, (True, False)),
+                "residual_scale": (0.0, 1e3, (False, True))}
 #: Keys whose change between sessions does not prevent a resume.
 RESUMABLE_CHANGES = ("epochs",)
 
@@ -64,37 +72,46 @@ class TrainResult:
 
 
 def resolve_config(config=None, epochs=None):
-    """Thesis defaults + the model's architecture defaults + ``config``; ValueError for unknown keys or values."""
+    """Thesis defaults + the model's architecture defaults + ``config``; ValueError naming the key for unknown keys
+    and for values of the wrong JSON type (booleans must be true/false, numbers finite and in INT_RANGES /
+    FLOAT_RANGES: a string "false" or an lr of Infinity, [0.1] or null is refused, not coerced)."""
     config = dict(config or {})
     unknown = sorted(set(config) - set(DEFAULT_CONFIG))
     if unknown:
         raise ValueError(f"training config: unknown key(s) {unknown}; expected keys from {sorted(DEFAULT_CONFIG)}")
     name = config.get("model", DEFAULT_CONFIG["model"])
+    if not isinstance(name, str):
+        raise ValueError(f"training config: model must be a model name, got {name!r}")
     check_model_name(name)
     cfg = dict(DEFAULT_CONFIG)
     cfg.update(MODEL_DEFAULTS[name])
     cfg.update(config)
     if epochs is not None:
         cfg["epochs"] = epochs
-    for key in ("n0", "ni", "m", "batch_size", "epochs", "plateau_patience"):
+    for key, (lo, hi) in INT_RANGES.items():
         v = cfg[key]
         whole = isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
-        if isinstance(v, bool) or not whole:
+        if isinstance(v, (bool, np.bool_)) or not whole:
             raise ValueError(f"training config: {key} must be an integer, got {v!r}")
+        if not lo <= v <= hi:
+            raise ValueError(f"training config: {key} must be >= {lo} and <= {hi}, got {v!r}")
         cfg[key] = int(v)
-    for key, lo in (("batch_size", 1), ("epochs", 1), ("plateau_patience", 0), ("n0", 1), ("ni", 1), ("m", 0)):
-        if cfg[key] < lo:
-            raise ValueError(f"training config: {key} must be >= {lo}, got {cfg[key]}")
-    for key in ("lr", "beta1", "beta2", "plateau_factor", "residual_scale"):
-        cfg[key] = float(cfg[key])
-    if not cfg["lr"] > 0:
-        raise ValueError(f"training config: lr must be > 0, got {cfg['lr']}")
-    for key in ("beta1", "beta2", "plateau_factor"):
-        if not 0 <= cfg[key] < 1:
-            raise ValueError(f"training config: {key} must be in [0, 1), got {cfg[key]}")
+    for key, (lo, hi, closed) in FLOAT_RANGES.items():
+        v = cfg[key]
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(v) or not (lo < v or (closed[0] and v == lo)) \
+                or not (v < hi or (closed[1] and v == hi)):
+            interval = "[("[not closed[0]] + f"{lo:g}, {hi:g}" + "])"[not closed[1]]
+            raise ValueError(f"training config: {key} must be a finite number in {interval}, got {v!r}")
+        cfg[key] = float(v)
     for key in ("bicubic_skip", "two_stage_upsampling", "per_channel_images"):
+        if not isinstance(cfg[key], (bool, np.bool_)):
+            raise ValueError(f"training config: {key} must be true or false (a JSON boolean), got {cfg[key]!r}")
         cfg[key] = bool(cfg[key])
-    cfg["log_channels"] = [str(c) for c in cfg["log_channels"]]
+    if not isinstance(cfg["log_channels"], (list, tuple)) or not all(isinstance(c, str) for c in cfg["log_channels"]):
+        raise ValueError(f"training config: log_channels must be a list of channel names, got "
+                         f"{cfg['log_channels']!r}")
+    cfg["log_channels"] = list(cfg["log_channels"])
     return cfg
 
 
@@ -194,8 +211,8 @@ def _check_resume(ckpt_path, state, cfg, seed, fingerprint, subset):
             raise ValueError(f"{ckpt_path}: cannot resume with {key}={value!r}, the checkpoint used {state.get(key)!r}")
 
 
-def train(dataset_path, out_path, config=None, *, epochs=None, seed=0, resume=False, progress=True, max_train=None,
-          max_val=None, num_threads=None, time_limit_s=None):
+def train(dataset_path, out_path, config=None, *, epochs=None, seed=0, resume=False, overwrite=False, progress=True,
+          max_train=None, max_val=None, num_threads=None, time_limit_s=None):
     """Train a network on a galsr dataset file; write the best-validation emulator file to ``out_path``.
 
     Args:
@@ -206,10 +223,13 @@ def train(dataset_path, out_path, config=None, *, epochs=None, seed=0, resume=Fa
         epochs: int or None, total epochs (overrides config["epochs"]); with ``resume`` the run continues to it.
         seed: int, seeds initialisation and the per-epoch shuffling.
         resume: bool, continue from ``<out>.ckpt`` if it exists (same config but epochs, seed and data; else
-            ValueError); without a checkpoint the run starts fresh.
+            ValueError); without a checkpoint the run starts fresh (unless ``out_path`` exists: ValueError).
+        overwrite: bool, replace an existing ``out_path`` or ``<out>.ckpt`` (without ``resume`` or ``overwrite`` an
+            existing one is refused, naming it). ``out_path`` is locked while training runs (a second writer is
+            refused) and must not be a folder.
         progress: bool, a tqdm bar per epoch (shown only on a terminal).
         max_train, max_val: int or None, use only the first rows of each split.
-        num_threads: int or None, torch.set_num_threads.
+        num_threads: int >= 1 or None, torch.set_num_threads.
         time_limit_s: float or None, stop after the epoch during which this many seconds (this session) passed.
 
     Returns:
@@ -218,12 +238,27 @@ def train(dataset_path, out_path, config=None, *, epochs=None, seed=0, resume=Fa
     cfg = resolve_config(config, epochs)
     if cfg["model"] == "bicubic":
         raise ValueError("model 'bicubic' has no parameters to train; use it directly in evaluate")
+    if num_threads is not None:
+        num_threads = whole_number(num_threads, "num_threads (--threads)")
     out_path = os.fspath(out_path)
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
     ckpt_path = out_path + ".ckpt"
+    if os.path.isdir(out_path):
+        raise ValueError(f"--out {out_path} is a folder; name the emulator file to write, e.g. "
+                         f"{os.path.join(out_path, 'model.galsr')}")
+    existing = [p for p in (out_path, ckpt_path) if os.path.exists(p)]
+    if existing and not overwrite and not (resume and os.path.exists(ckpt_path)):
+        raise ValueError(f"{existing[0]} exists; pass --overwrite to train afresh over it"
+                         + ("" if resume else " (or --resume to continue its training)"))
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with exclusive_lock(out_path):
+        return _train_locked(dataset_path, out_path, ckpt_path, cfg, seed, resume, progress, max_train, max_val,
+                             num_threads, time_limit_s)
+
+
+def _train_locked(dataset_path, out_path, ckpt_path, cfg, seed, resume, progress, max_train, max_val, num_threads,
+                  time_limit_s):
+    if num_threads:
+        torch.set_num_threads(num_threads)
 
     info = dataset_info(dataset_path)
     transform = MapTransform.from_stats(info["stats"], channels=info["channels"], log_channels=cfg["log_channels"])

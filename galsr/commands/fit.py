@@ -16,27 +16,38 @@ def register(subparsers):
                      help="forward model: the emulator (default) or the full simulation on the data's own grid")
     p.add_argument("--nlive", type=int, help="live points (default 60: a quick look; use 200+ for final results)")
     p.add_argument("--dlogz", type=float, help="stopping criterion on the remaining evidence (default 0.5)")
-    p.add_argument("--workers", type=int, default=2, help="likelihood processes (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="likelihood processes (default 2; at most the cores)")
     add_param_option(p, "--fix", "hold a parameter fixed at a value (repeatable)")
     p.add_argument("--seed", type=int, help="sampler seed (default 0)")
     p.add_argument("--maxcall", type=int, help="stop after this many likelihood calls")
     p.add_argument("--out", help="output directory (default: fit_<file name>)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out (same input and "
+                                                          "settings; only a checkpoint this user's galsr signed)")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     p.set_defaults(func=run)
 
 
 def run(args):
     import os
+
+    from galsr.galaxy import read_galaxy
+    from galsr.simulator.fileio import exclusive_lock
+    from galsr.simulator.limits import cap_workers
+
+    galaxy = read_galaxy(args.galaxy)
+    out = args.out or "fit_" + os.path.splitext(os.path.basename(args.galaxy))[0]
+    args.workers = cap_workers(args.workers, "--workers")
+    with exclusive_lock(out):  # held from the first check of --out to the last output written
+        return _run_locked(args, galaxy, out)
+
+
+def _run_locked(args, galaxy, out):
     import sys
 
     from galsr.fit_outputs import prepare_output_dir, write_fit_outputs
     from galsr.fit_results import format_table
     from galsr.fitting import fit
-    from galsr.galaxy import read_galaxy
 
-    galaxy = read_galaxy(args.galaxy)
-    out = args.out or "fit_" + os.path.splitext(os.path.basename(args.galaxy))[0]
     prepare_output_dir(out, resume=args.resume, overwrite=args.overwrite)
     print(f"fitting {args.galaxy} with the {args.forward if not args.emulator else 'emulator'} forward model, "
           f"{args.workers} worker(s); outputs go to {out}/", flush=True)

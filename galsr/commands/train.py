@@ -18,6 +18,7 @@ def register(subparsers):
     p.add_argument("--epochs", type=int, help="total epochs (overrides the config; with --resume: continue to it)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling [0]")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT.ckpt if it exists")
+    p.add_argument("--overwrite", action="store_true", help="train afresh over an existing --out and OUT.ckpt")
     p.add_argument("--threads", type=int, help="torch CPU threads [torch default]")
     p.add_argument("--max-train", type=int, help="use only the first N training rows")
     p.add_argument("--max-val", type=int, help="use only the first N validation rows")
@@ -27,11 +28,13 @@ def register(subparsers):
 
 
 def load_config(path):
-    """A JSON object from ``path`` (ValueError naming the file otherwise)."""
+    """A JSON object from ``path``, a regular file of at most 1 MiB (ValueError naming the file otherwise)."""
     import json
 
+    from galsr.simulator.limits import regular_file
+
     try:
-        with open(path) as fh:
+        with open(regular_file(path, "--config", max_bytes=1 << 20)) as fh:
             cfg = json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--config {path}: not valid JSON ({exc})") from None
@@ -48,7 +51,8 @@ def run(args):
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     res = train(args.dataset, args.out, config, epochs=args.epochs, seed=args.seed, resume=args.resume,
-                progress=True, max_train=args.max_train, max_val=args.max_val, num_threads=args.threads,
+                overwrite=args.overwrite, progress=True, max_train=args.max_train, max_val=args.max_val,
+                num_threads=args.threads,
                 time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit)
     m = res.val_metrics
     print(f"best validation L1 {res.best_val_l1:.6g} at epoch {res.best_epoch} of {len(res.history)}; "

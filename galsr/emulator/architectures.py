@@ -7,11 +7,16 @@ With ``per_channel_images=True`` (the thesis's "one channel per image" mode) the
 1-channel image: (N, C, n, n) is folded to (N C, 1, n, n) inside ``forward`` and unfolded on output, so callers
 always pass and receive (N, C, ...) tensors.
 """
+import numbers
+
 import torch.nn as nn
 import torch.nn.functional as F
 
 #: Up-sampling factor of every model (LR 20 x 20 -> HR 80 x 80).
 SCALE = 4
+#: [low, high] of the integer hyperparameters, checked before any layer is built: an emulator file or config
+#: naming n0 = 200000 is refused instead of allocating its weights (the thesis's sizes are 60 / 16 / 8).
+HPARAM_LIMITS = {"n0": (1, 512), "ni": (1, 512), "m": (0, 64), "channels": (1, 16)}
 
 
 def bicubic_upsample(x, scale=SCALE):
@@ -79,9 +84,11 @@ class ISRCNN(_FoldChannels):
     def __init__(self, n0=60, ni=16, m=8, bicubic_skip=True, two_stage_upsampling=True, channels=4,
                  per_channel_images=False, mapping_skip=True, residual_scale=1.0):
         super().__init__(channels, per_channel_images)
-        for name, v, lo in (("n0", n0, 1), ("ni", ni, 1), ("m", m, 0), ("channels", channels, 1)):
-            if isinstance(v, bool) or int(v) != v or v < lo:
-                raise ValueError(f"{type(self).__name__}: {name} must be an integer >= {lo}, got {v!r}")
+        for name, v in (("n0", n0), ("ni", ni), ("m", m), ("channels", channels)):
+            lo, hi = HPARAM_LIMITS[name]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer() \
+                    or not lo <= v <= hi:
+                raise ValueError(f"{type(self).__name__}: {name} must be an integer >= {lo} and <= {hi}, got {v!r}")
         self.n0, self.ni, self.m = int(n0), int(ni), int(m)
         self.bicubic_skip, self.two_stage_upsampling = bool(bicubic_skip), bool(two_stage_upsampling)
         self.mapping_skip = bool(mapping_skip)

@@ -116,9 +116,16 @@ class Emulator:
                              f"{self.hr_grid.pixel_kpc:.4g} kpc)")
 
     def validate(self, params):
-        """params as (N, 18) float64 and whether a single galaxy was given; ValueError outside the bounds."""
+        """params as (N, 18) float64 and whether a single galaxy was given. ValueError naming the parameter outside
+        the bounds, or naming the physical cut (R_b <= R_d2, R_d1 <= R_d2, r_s >= R_d2) that a row violates: the
+        network never saw such galaxies, so it refuses them rather than extrapolate (a fit's likelihood is -inf
+        there before the emulator is called)."""
         single = isinstance(params, dict) or np.ndim(params) == 1
-        return self._space.validate(params), single
+        arr = self._space.validate(params)
+        if not self._space.satisfies_cuts(arr).all():
+            row, text = self._space.cut_violations(arr)[0]
+            raise ValueError(f"parameters of row {row} violate a physical cut the emulator was trained within: {text}")
+        return arr, single
 
     def simulate_lr(self, params):
         """LR maps (N, 4, n_lr, n_lr) float64 of validated parameters (N, 18)."""
@@ -161,7 +168,8 @@ class Emulator:
 
     def __call__(self, params):
         """HR maps of galaxies: (18,) or dict -> (4, n_hr, n_hr); (N, 18) -> (N, 4, n_hr, n_hr); float64,
-        physical units. ValueError for parameters outside the emulator's bounds (naming the parameter)."""
+        physical units. ValueError for parameters outside the emulator's bounds (naming the parameter) or violating
+        the physical cuts (naming the cut), see :meth:`validate`."""
         return self.predict(params)
 
     def predict(self, params, return_error=False):

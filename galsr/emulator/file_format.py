@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from galsr.simulator.fileio import atomic_path
+from galsr.simulator.limits import regular_file
 
 FORMAT = "galsr-emulator"
 FORMAT_VERSION = 1
@@ -24,6 +25,9 @@ TOP_KEYS = ("format", "format_version", "metadata_json", "state_dict", "tensors"
 METADATA_KEYS = ("format_version", "galsr_version", "model_name", "hparams", "transform", "lr_grid", "hr_grid",
                  "redshift", "param_names", "bounds", "data_fingerprint", "val_metrics", "training")
 REQUIRED_TENSORS = ("error_maps",)
+#: Largest emulator or training-checkpoint file read (bytes): the biggest network within HPARAM_LIMITS with its
+#: optimiser state stays below it.
+MAX_FILE_BYTES = 2**32
 
 
 @dataclass
@@ -101,10 +105,9 @@ def atomic_torch_save(obj, path):
 
 
 def safe_torch_load(path, what="file"):
-    """torch.load(weights_only=True) with ValueError (naming the file) for pickles, foreign or corrupt files."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"{what} {path!r} does not exist")
+    """torch.load(weights_only=True) with ValueError (naming the file) for pickles, foreign or corrupt files, and
+    for anything but a regular file of at most MAX_FILE_BYTES."""
+    path = regular_file(path, what, MAX_FILE_BYTES)  # a FIFO or device would be read forever
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -140,8 +143,10 @@ def load_container(path, fmt, version, keys, what):
 def load_emulator(path):
     """Read and validate an emulator file; returns EmulatorFile.
 
-    Raises ValueError (naming the file) for pickled/foreign files, a wrong format version, missing keys, or
-    weights/tensors whose shapes do not match the architecture and grids in the metadata.
+    Raises ValueError (naming the file) for pickled/foreign files, a wrong format version, missing keys or
+    metadata of the wrong type, hyperparameters outside HPARAM_LIMITS, weights/tensors whose shapes do not match
+    the architecture and grids in the metadata (checked before anything is allocated), NaN/inf weights, and
+    NaN/inf/negative error maps (naming the tensor).
     """
     blob = load_container(path, FORMAT, FORMAT_VERSION, TOP_KEYS, "emulator file")
     path = os.fspath(path)
@@ -159,6 +164,7 @@ def load_emulator(path):
     if missing:
         raise ValueError(f"{path}: missing tensor(s) {missing}")
     _check_shapes(meta["model_name"], meta["hparams"], blob["state_dict"], blob["tensors"], meta, path)
+    _check_values(blob["state_dict"], blob["tensors"], path)
     return EmulatorFile(meta["model_name"], meta["hparams"], blob["state_dict"], meta, blob["tensors"], path)
 
 
@@ -184,14 +190,24 @@ def _check_metadata(meta, path):
                          f"{sorted(MODEL_REGISTRY)}")
     if not isinstance(meta["hparams"], dict):
         raise ValueError(f"{path}: hparams must be a JSON object")
+    z = meta["redshift"]
+    if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0 < z < 20:
+        raise ValueError(f"{path}: metadata redshift must be a number in (0, 20), got {z!r}")
+    for key in ("lr_grid", "hr_grid", "transform"):
+        if not isinstance(meta[key], dict):
+            raise ValueError(f"{path}: metadata {key} must be a JSON object, got {type(meta[key]).__name__}")
+    if not isinstance(meta["param_names"], list) or not isinstance(meta["bounds"], list):
+        raise ValueError(f"{path}: metadata param_names and bounds must be lists")
 
 
 def _check_shapes(model_name, hparams, state_dict, tensors, meta, path):
-    """The weights match the architecture exactly; error maps match (C, n_hr, n_hr) of the HR grid."""
+    """The weights match the architecture exactly; error maps match (C, n_hr, n_hr) of the HR grid. The reference
+    network is built on torch's "meta" device: shapes without storage, so nothing is allocated for them."""
     from galsr.emulator.architectures import build_model
 
     try:
-        reference = build_model(model_name, **hparams).state_dict()
+        with torch.device("meta"):
+            reference = build_model(model_name, **hparams).state_dict()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: cannot build {model_name} with hparams {hparams}: {exc}") from None
     missing = sorted(set(reference) - set(state_dict))
@@ -209,3 +225,14 @@ def _check_shapes(model_name, hparams, state_dict, tensors, meta, path):
     if n_hr is not None and n_ch is not None and tuple(em.shape) != (n_ch, n_hr, n_hr):
         raise ValueError(f"{path}: error_maps has shape {tuple(em.shape)}, expected {(n_ch, n_hr, n_hr)} "
                          f"(channels, HR grid npix)")
+
+
+def _check_values(state_dict, tensors, path):
+    """ValueError naming the tensor for NaN/inf weights and NaN/inf/negative error maps (they would give all-NaN
+    maps, or a likelihood that ignores the data)."""
+    for name, t in list(state_dict.items()) + [("error_maps", tensors["error_maps"])]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{path}: tensor {name!r} holds {int((~torch.isfinite(t)).sum())} NaN/inf value(s)")
+    if bool((tensors["error_maps"] < 0).any()):
+        raise ValueError(f"{path}: tensor 'error_maps' holds negative errors (min "
+                         f"{float(tensors['error_maps'].min()):.3g}); RMS errors are >= 0")

@@ -14,6 +14,7 @@ seconds or every worker has been gone that long mid-run (``optimizer``); workers
 unreachable.
 """
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -24,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from galsr.simulator.fileio import write_json_atomic
+from galsr.simulator.fileio import exclusive_lock, write_json_atomic
+from galsr.simulator.limits import cap_workers
 from galsr.training.tuning.dataset import check_dataset, dataset_fingerprint
 from galsr.training.tuning.local_workers import local_workers
-from galsr.training.tuning.nameserver import published_settings, running_nameserver
+from galsr.training.tuning.nameserver import check_port_free, published_settings, running_nameserver
 from galsr.training.tuning.optimizer import make_optimizer, planned_evaluations, quiet_deprecations, run_optimizer
 from galsr.training.tuning.pyro_compat import register_numpy_serializers
 from galsr.training.tuning.record import SETTINGS_FILE, prepare_directory
@@ -116,8 +118,16 @@ def run_tuning(dataset_path, out_dir, settings):
     """One tuning session of :class:`TuneSettings` ``settings`` on ``dataset_path`` in ``out_dir`` (see
     :func:`tune`); returns :class:`TuneResult`."""
     s = settings
+    if s.workers:
+        s = dataclasses.replace(s, workers=cap_workers(s.workers))
+    check_port_free(s.host, s.port)
     dataset_path = os.path.abspath(check_dataset(dataset_path))
     out_dir = Path(out_dir).absolute()
+    with exclusive_lock(out_dir):  # one writer per tuning directory
+        return _run_locked(dataset_path, out_dir, s)
+
+
+def _run_locked(dataset_path, out_dir, s):
     register_numpy_serializers()
     run_id = s.run_id or f"galsr-{uuid.uuid4().hex[:8]}"
     record = prepare_directory(out_dir, s.resume, s.latency_repeats, _session_record(s, dataset_path, run_id))

@@ -157,3 +157,19 @@ def fetch_run_settings(host, port, run_id, timeout=60.0, interval=1.0):
                 raise TimeoutError(f"nameserver {host}:{port} has no run with run id {run_id!r} "
                                    f"(waited {timeout:g} s; the driver prints the run id)") from None
             time.sleep(interval)
+
+
+def check_port_free(host, port):
+    """ValueError naming ``host:port`` when ``port`` (int; 0 = any free one, not checked) cannot be bound there,
+    e.g. because another program listens on it."""
+    import socket
+
+    if not port:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the nameserver binds: TIME_WAIT is fine
+        try:
+            sock.bind((host, int(port)))
+        except OSError as exc:
+            raise ValueError(f"port {port} on {host} is not available for the tuning nameserver ({exc.strerror}); "
+                             f"pick another port, or 0 for a free one") from None

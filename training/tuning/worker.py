@@ -80,7 +80,8 @@ class TuneWorker(Worker):
         resume = 0 < done < epochs and os.path.exists(str(out) + ".ckpt")
         t0 = time.perf_counter()
         result = train(self.dataset_path, str(out), cfg, epochs=epochs, seed=int(s.get("seed", 0)),
-                       resume=resume, progress=False, max_train=s.get("max_train"), max_val=s.get("max_val"),
+                       resume=resume, overwrite=not resume, progress=False, max_train=s.get("max_train"),
+                       max_val=s.get("max_val"),
                        num_threads=s.get("num_threads"))
         seconds = time.perf_counter() - t0
         write_text_atomic(side, json.dumps({"epochs": epochs}))
