@@ -5,6 +5,7 @@ import os
 import platform
 
 import numpy as np
+import torch
 
 from galsr.emulator.latency import latency_ms, paired_call_times
 from galsr.simulator import ParameterSpace, simulate
@@ -14,19 +15,24 @@ from galsr.simulator.convergence import relative_changes
 def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1):
     """Speed and accuracy of ``emulator`` against ``simulate(params, emulator.hr_grid)`` on random galaxies.
 
-    Returns a dict: per-galaxy median latencies (ms) of the emulator and of the converged HR simulation at batch 1
-    with ``threads`` threads (each model called back to back over the galaxies, the two alternating repeat by
-    repeat), their ratio (and the median of per-galaxy ratios), the emulator's latency per galaxy at batch 64 (median
-    of ``repeats`` calls), and per map the median
+    Returns a dict: per-galaxy median latencies (ms) of the emulator (LR simulation, network, centre head and its
+    per-galaxy error prediction: ``emulator.predict(p, return_error=True)``, what a fit calls) and of the converged
+    HR simulation at batch 1 with ``threads`` threads (each model called back to back over the galaxies, the two
+    alternating repeat by repeat), their ratio (and the median of per-galaxy ratios), the network's share of the
+    emulator's time, the emulator's latency per galaxy at batch 64 (median of ``repeats`` calls), and per map the
+    median
     and 95th-percentile error of the emulated maps (relative for brightness, dispersion and M/L; for the velocity
     relative to the local rms speed sqrt(v^2 + sigma^2), and in km/s).
     """
     emulator.set_num_threads(threads)  # numba and torch
     space = ParameterSpace(bounds=np.asarray(emulator.bounds), redshift=emulator.redshift)
     params = space.sample_lhs(n_galaxies, seed=seed)
-    times = paired_call_times([emulator, lambda p: simulate(p, emulator.hr_grid, emulator.redshift)], list(params),
-                              repeats)
+    times = paired_call_times([lambda p: emulator.predict(p, return_error=True),
+                               lambda p: simulate(p, emulator.hr_grid, emulator.redshift)], list(params), repeats)
     t_emu, t_hr = np.median(times, axis=1)
+    x = torch.from_numpy(emulator.transform.forward(emulator.simulate_lr(params[:1])).astype(np.float32))
+    with torch.inference_mode():
+        t_net = latency_ms(lambda: emulator._fast(x), repeats=100, warmup=5) / 1e3
     batch = params[: min(64, len(params))]
     t_batch = latency_ms(lambda: emulator(batch), repeats=repeats, warmup=1) / 1e3 / len(batch)
     emulated = emulator(params)
@@ -41,6 +47,8 @@ def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1)
         "n_galaxies": int(n_galaxies), "seed": int(seed), "threads": int(threads), "cores": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "emulator_ms": t_emu * 1e3, "hr_simulation_ms": t_hr * 1e3, "speedup": t_hr / t_emu,
+        "network_ms": t_net * 1e3, "network_share": t_net / t_emu,
+        "centre_head": emulator.centre_head is not None, "error_model": emulator.error_model.kind,
         "speedup_median_of_pairs": float(np.median(times[1] / times[0])),  # same galaxy, same repeat
         "emulator_batch64_ms_per_galaxy": t_batch * 1e3, "errors": errors,
         "median_error_worst_map": max(errors[n]["median"] for n in names),
@@ -52,8 +60,10 @@ def format_report(r):
     lines = [
         f"{r['n_galaxies']} random galaxies (seed {r['seed']}), {r['threads']} thread(s), {r['cores']} cores",
         f"  converged HR simulation : {r['hr_simulation_ms']:8.3f} ms per galaxy (batch 1)",
-        f"  emulator (LR sim + net) : {r['emulator_ms']:8.3f} ms per galaxy (batch 1), "
-        f"{r['emulator_batch64_ms_per_galaxy']:.3f} ms at batch 64",
+        f"  emulator with errors    : {r['emulator_ms']:8.3f} ms per galaxy (batch 1), "
+        f"{r['emulator_batch64_ms_per_galaxy']:.3f} ms at batch 64 (LR simulation, network"
+        f"{', centre head' if r['centre_head'] else ''}, {r['error_model']} error model)",
+        f"  of which the network    : {r['network_ms']:8.3f} ms ({100 * r['network_share']:.0f} %)",
         f"  speed-up                : {r['speedup']:8.1f} x (median of paired ratios "
         f"{r['speedup_median_of_pairs']:.1f} x)",
         "  emulator error vs converged HR (median / 95th percentile):",

@@ -85,3 +85,20 @@ def test_trained_head_saves_loads_and_predicts_errors(tmp_path):
     emu_c = Emulator.load(tmp_path / "c.galsr")
     np.testing.assert_allclose(emu_c.error_model.head_factors, cal.head_factors, rtol=1e-6)
     assert np.all(emu_c.predict(params, return_error=True)[1] > 0)
+
+
+def test_cli_trains_and_calibrates_a_head(tmp_path, capsys):
+    from galsr.cli import main
+
+    data = write_tiny_dataset(tmp_path / "tiny.h5", n=24, seed=1)
+    train(data, tmp_path / "m.galsr", {"batch_size": 8, "n0": 8, "ni": 4, "m": 1}, epochs=1, seed=0, progress=False)
+    assert main(["train-head", str(tmp_path / "m.galsr"), data, "--out", str(tmp_path / "h.galsr"), "--epochs", "1",
+                 "--crop", "8", "--hidden", "8", "--layers", "1"]) == 0
+    assert main(["calibrate", str(tmp_path / "h.galsr"), "--out", str(tmp_path / "c.galsr"), "--n", "20"]) == 0
+    assert Emulator.load(tmp_path / "c.galsr").error_model.kind == "binned"
+    # an existing output is refused with one line; a crop larger than the grid names the problem
+    assert main(["train-head", str(tmp_path / "m.galsr"), data, "--out", str(tmp_path / "h.galsr")]) == 2
+    assert main(["train-head", str(tmp_path / "m.galsr"), data, "--out", str(tmp_path / "x.galsr"),
+                 "--crop", "40"]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "crop 40 is larger than the HR grid" in err
