@@ -2,11 +2,12 @@
 
 The network's weights stay as they are; its outputs over the dataset are computed once and only the crops around
 each galaxy's centre are kept (with the HR targets and the head's input features), so an epoch of the head costs
-seconds. Loss per crop pixel, in normalised map units: |corrected - target| (the network's own L1) plus a Gaussian
+seconds. Loss per crop pixel, in normalised map units: |corrected - target| weighted per channel by the network's
+own mean error (every map counts alike) and towards the centre (``loss_weights``), plus a Gaussian
 negative log-likelihood of the remaining residual under the head's predicted sigma, with the residual and the
 head's hidden features detached so that the error prediction never pulls the correction (Seitzer et al. 2022
 train the mean first for this reason).
-The epoch with the lowest validation L1 over the crops is kept; the run is seeded and stops at ``epochs`` or after
+The epoch with the lowest weighted validation L1 over the crops is kept; the run is seeded and stops at ``epochs`` or after
 ``time_limit_s``.
 """
 import copy
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from galsr.emulator.architectures import inference_model
-from galsr.emulator.centre_head import CentreHead
+from galsr.emulator.centre_head import R_COL, TAPER_COL, CentreHead, brightness_norm
 from galsr.emulator.file_format import load_emulator, save_emulator
 from galsr.emulator.transform import MapTransform
 from galsr.simulator import Grid
@@ -28,7 +29,7 @@ from galsr.training.data import PairDataset
 
 #: The head's defaults: a 20 x 20 HR-pixel crop (5 LR pixels) and a 2-layer MLP of width 32.
 HEAD_DEFAULTS = {"crop": 20, "hidden": 32, "layers": 2}
-TRAIN_DEFAULTS = {"lr": 5e-4, "batch_size": 128, "nll_weight": 0.1, "plateau_patience": 5}
+TRAIN_DEFAULTS = {"lr": 5e-4, "batch_size": 128, "nll_weight": 0.1, "plateau_patience": 5, "centre_weight": 4.0}
 
 
 @dataclass
@@ -64,15 +65,26 @@ def crop_data(head, network, dataset, params, batch=256):
     return CropData(torch.cat(patches), torch.cat(targets), torch.from_numpy(pix), torch.from_numpy(gal))
 
 
-def head_losses(head, data, idx, nll_weight):
-    """(L1 of the corrected crop, Gaussian NLL of its residual) over galaxies ``idx`` (torch scalars)."""
+def loss_weights(data, centre_weight):
+    """Per-pixel loss weights (N, C, crop, crop): each channel divided by the network's own mean error over the
+    crops (so that every map counts alike, whatever its normalised range), times 1 + ``centre_weight``
+    exp(-r^2 / 2) with r in LR pixels (the centre, where the network fails, counts more)."""
+    per_channel = (data.target - data.patch).abs().mean(dim=(0, 2, 3)).clamp_min(1e-12)
+    r = data.pix[..., R_COL]
+    return (1.0 + centre_weight * torch.exp(-0.5 * r * r))[:, None] / per_channel[None, :, None, None]
+
+
+def head_losses(head, data, idx, nll_weight, weights=None):
+    """(weighted L1 of the corrected crop, Gaussian NLL of its residual) over galaxies ``idx`` (torch scalars);
+    ``weights`` (N, C, crop, crop) from :func:`loss_weights`, None for the plain L1."""
     pix, gal, patch = data.pix[idx], data.gal[idx], data.patch[idx]
     o = head.mlp(pix, patch, gal)
-    corrected = patch + o[:, : head.channels] * pix[..., 6][:, None]
+    corrected = patch + o[:, : head.channels] * pix[..., TAPER_COL][:, None]
     resid = data.target[idx] - corrected
     log_sigma = o[:, head.channels:]
     nll = 0.5 * (resid.detach() ** 2 * torch.exp(-2.0 * log_sigma)) + log_sigma
-    return resid.abs().mean(), nll_weight * nll.mean()
+    l1 = resid.abs() if weights is None else resid.abs() * weights[idx]
+    return l1.mean(), nll_weight * nll.mean()
 
 
 def train_centre_head(emulator_path, dataset_path, out_path, *, epochs=200, seed=0, time_limit_s=None,
@@ -95,7 +107,8 @@ def train_centre_head(emulator_path, dataset_path, out_path, *, epochs=200, seed
     hr_grid, lr_grid = Grid.from_dict(ef.metadata["hr_grid"]), Grid.from_dict(ef.metadata["lr_grid"])
     torch.manual_seed(seed)
     model = CentreHead(tf.n_channels, hcfg["crop"], hcfg["hidden"], hcfg["layers"], hr_grid.centres,
-                       lr_grid.centres, ef.metadata["bounds"])
+                       lr_grid.centres, ef.metadata["bounds"], (hr_grid.psf_fwhm_pho_kpc, hr_grid.psf_fwhm_kin_kpc),
+                       brightness_norm(ef.metadata["transform"]))
     network = inference_model(ef.build_model(), lr_grid.npix)
     sets = {}
     with open_dataset_file(dataset_path, hr_factor=4) as f:
@@ -105,8 +118,10 @@ def train_centre_head(emulator_path, dataset_path, out_path, *, epochs=200, seed
         sets[split] = crop_data(model, network, ds, all_params[ds.rows])
         ds.close()
     train_set, val_set = sets["train"], sets["val"]
+    w_train = loss_weights(train_set, float(tcfg["centre_weight"]))
+    w_val = loss_weights(val_set, float(tcfg["centre_weight"]))
     with torch.no_grad():
-        base_val = float((val_set.target - val_set.patch).abs().mean())
+        base_val = float(((val_set.target - val_set.patch).abs() * w_val).mean())
     opt = torch.optim.Adam(model.parameters(), lr=tcfg["lr"])
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=int(tcfg["plateau_patience"]))
     gen = torch.Generator().manual_seed(seed)
@@ -115,13 +130,13 @@ def train_centre_head(emulator_path, dataset_path, out_path, *, epochs=200, seed
     for epoch in range(1, int(epochs) + 1):
         model.train()
         for idx in torch.randperm(len(train_set), generator=gen).split(bs):
-            l1, nll = head_losses(model, train_set, idx, tcfg["nll_weight"])
+            l1, nll = head_losses(model, train_set, idx, tcfg["nll_weight"], w_train)
             opt.zero_grad()
             (l1 + nll).backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            val = float(head_losses(model, val_set, torch.arange(len(val_set)), 0.0)[0])
+            val = float(head_losses(model, val_set, torch.arange(len(val_set)), 0.0, w_val)[0])
         sched.step(val)
         if val < best:
             best, best_epoch, best_state = val, epoch, copy.deepcopy(model.state_dict())

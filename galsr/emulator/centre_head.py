@@ -6,7 +6,13 @@ which say exactly where the centre is and what sits there. The head works on a s
 HR pixels around the centre (x0, y0): for every pixel of the crop a small MLP sees
 
 - where the pixel is relative to the exact centre, in LR pixels: dx, dy, r, and in the galaxy's own frame the
-  coordinate along the major axis and the de-projected one along the minor axis, with their radius;
+  coordinate along the major axis and the de-projected one along the minor axis, with their radius; and the shape
+  a point source would have there, exp(-r^2 / 2 s^2), for the photometric and the kinematic PSF widths s and for
+  the photometric PSF widened by the bulge radius (what a small bulge looks like through the PSF: the features a
+  small MLP cannot easily build from r alone, since the PSF core is a quarter of an LR pixel wide); and a sketch
+  of the brightness there in the network's normalised units: a Gaussian bulge of the bulge's light and radius seen
+  through the photometric PSF plus the two exponential discs, inclined (a rough but right-scaled estimate that
+  the MLP only has to correct);
 - the galaxy: its 18 parameters normalised to [0, 1] by the emulator's bounds (x0, y0 replaced by the centre's
   offset from its nearest LR sample point, in LR pixels: what decides hit or miss), cos and sin of the orientation;
 - the network's own output at that pixel (normalised maps);
@@ -29,7 +35,10 @@ from galsr.simulator import PARAM_NAMES
 
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
 THETA, INCL = PARAM_NAMES.index("orientation"), PARAM_NAMES.index("inclination")
-N_PIXEL_FEATURES = 7  # dx, dy, r, x', y' (de-projected), R', taper
+BULGE_RADIUS = PARAM_NAMES.index("log10_bulge_radius")
+N_PIXEL_FEATURES = 11  # dx, dy, r, x', y' (de-projected), R', taper, three Gaussian profiles of r, log10 B sketch
+#: Column of each pixel feature.
+R_COL, TAPER_COL = 2, 6
 N_GALAXY_FEATURES = len(PARAM_NAMES) + 2  # normalised parameters (x0, y0 -> sampling offsets), cos and sin theta
 
 
@@ -42,9 +51,12 @@ class CentreHead(nn.Module):
         hidden: int, width of the MLP; layers: int, hidden layers (>= 1).
         hr_centres: sequence (n_hr,) of HR pixel-centre coordinates [kpc]; lr_centres: (n_lr,) LR ones [kpc].
         bounds: (18, 2) parameter bounds of the emulator (normalisation of the galaxy features).
+        psf_fwhm_kpc: (photometric, kinematic) PSF FWHM of the HR maps [kpc] (None: a point, 0).
+        brightness_norm: (lo, scale) of the emulator's normalisation of log10 brightness (MapTransform).
     """
 
-    def __init__(self, channels, crop, hidden, layers, hr_centres, lr_centres, bounds):
+    def __init__(self, channels, crop, hidden, layers, hr_centres, lr_centres, bounds, psf_fwhm_kpc=(None, None),
+                 brightness_norm=(0.0, 1.0)):
         super().__init__()
         if crop < 4 or crop % 2:
             raise ValueError(f"crop must be an even number >= 4, got {crop}")
@@ -59,6 +71,10 @@ class CentreHead(nn.Module):
         self._lo, self._span, self._lr0 = bounds[:, 0], bounds[:, 1] - bounds[:, 0], float(lr[0])
         self.lr_pixel = float(lr[1] - lr[0])
         self.hr_pixel = float(self._hr[1] - self._hr[0])
+        # PSF sigmas in LR pixels (a floor of a tenth of an HR pixel keeps the profiles finite without a PSF)
+        self._b_norm = (float(brightness_norm[0]), float(brightness_norm[1]))
+        self._psf_sigma = tuple(max((f or 0.0) / (2.0 * math.sqrt(2.0 * math.log(2.0))), 0.1 * self.hr_pixel)
+                                / self.lr_pixel for f in psf_fwhm_kpc)
         self.pixel_in = nn.Linear(N_PIXEL_FEATURES + self.channels, hidden)
         self.galaxy_in = nn.Linear(N_GALAXY_FEATURES, hidden, bias=False)
         self.body = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
@@ -77,7 +93,7 @@ class CentreHead(nn.Module):
         (N, 20) float32. One compiled kernel serves training (all galaxies at once) and the emulator's calls."""
         p = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
         return _crop_features(p, self._hr, self._lr0, self.lr_pixel, self.hr_pixel, self._lo, self._span,
-                              self.crop)
+                              self.crop, self._psf_sigma[0], self._psf_sigma[1], self._b_norm[0], self._b_norm[1])
 
     def numpy_weights(self):
         """The MLP as float32 numpy arrays [(W.T, b), ...] for :meth:`correct_one` (taken once, after training)."""
@@ -102,8 +118,8 @@ class CentreHead(nn.Module):
                 h = h @ w + b
                 h = h / (1.0 + np.exp(-h))
         o = (h @ w_out + b_out).transpose(0, 3, 1, 2)
-        patch += o[:, : self.channels] * pix[..., 6][:, None]
-        return CropInfo(rows, cols, o[:, self.channels:], pix[..., 2], pix[..., 6])
+        patch += o[:, : self.channels] * pix[..., TAPER_COL][:, None]
+        return CropInfo(rows, cols, o[:, self.channels:], pix[..., R_COL], pix[..., TAPER_COL])
 
     def mlp(self, pix, patch, gal):
         """The MLP's output (N, 2C, crop, crop): the correction of the normalised maps (first C channels, before
@@ -138,8 +154,8 @@ class CentreHead(nn.Module):
         patch = y[window]  # (N, C, crop, crop)
         o = self.mlp(pix, patch, gal)
         out = y.clone()
-        out[window] = patch + o[:, : self.channels] * pix[..., 6][:, None]
-        return out, CropInfo(rows, cols, o[:, self.channels:], pix[..., 2], pix[..., 6])
+        out[window] = patch + o[:, : self.channels] * pix[..., TAPER_COL][:, None]
+        return out, CropInfo(rows, cols, o[:, self.channels:], pix[..., R_COL], pix[..., TAPER_COL])
 
 
 @dataclass
@@ -155,7 +171,7 @@ class CropInfo:
 
 
 @njit(cache=True)
-def _crop_features(p, hr, lr0, lr_pixel, hr_pixel, lo, span, crop):
+def _crop_features(p, hr, lr0, lr_pixel, hr_pixel, lo, span, crop, s_pho, s_kin, b_lo, b_scale):
     """See CentreHead.features: one pass over the galaxies and the crop's pixels."""
     n_gal, n_hr = p.shape[0], hr.shape[0]
     rows = np.empty(n_gal, np.int64)
@@ -170,6 +186,11 @@ def _crop_features(p, hr, lr0, lr_pixel, hr_pixel, lo, span, crop):
         rows[g], cols[g] = r0, c0
         c, s = math.cos(p[g, THETA]), math.sin(p[g, THETA])
         ici = 1.0 / max(math.cos(p[g, INCL]), 0.05)
+        a = 10.0 ** p[g, BULGE_RADIUS] / lr_pixel
+        w_pho, w_kin, w_bulge = 0.5 / s_pho ** 2, 0.5 / s_kin ** 2, 0.5 / (s_pho ** 2 + a * a)
+        kpc2 = lr_pixel * lr_pixel  # brightness sketch in Lsun / kpc^2, radii in kpc
+        bulge_peak = 10.0 ** p[g, 0] / p[g, 3] * w_bulge / (math.pi * kpc2)
+        discs = ((10.0 ** p[g, 4] / p[g, 6], 10.0 ** p[g, 5]), (10.0 ** p[g, 8] / p[g, 10], 10.0 ** p[g, 9]))
         for i in range(crop):
             dy = (hr[r0 + i] - y0) / lr_pixel
             for j in range(crop):
@@ -182,6 +203,12 @@ def _crop_features(p, hr, lr0, lr_pixel, hr_pixel, lo, span, crop):
                 f[0], f[1], f[2], f[3], f[4] = dx, dy, r, xp, yp
                 f[5] = math.sqrt(xp * xp + yp * yp)
                 f[6] = 0.5 * (1.0 + math.cos(math.pi * t))
+                f[7], f[8], f[9] = math.exp(-w_pho * r * r), math.exp(-w_kin * r * r), math.exp(-w_bulge * r * r)
+                b = bulge_peak * f[9]
+                rk = f[5] * lr_pixel
+                for lum, rd in discs:
+                    b += lum / (2.0 * math.pi * rd * rd) * math.exp(-rk / rd) * ici
+                f[10] = (math.log10(max(b, 1e-30)) - b_lo) / b_scale
         for k in range(p.shape[1]):
             gal[g, k] = (p[g, k] - lo[k]) / span[k]
         for k in (X0, Y0):  # the centre's offset from its nearest LR sample point, in LR pixels
@@ -196,7 +223,8 @@ def load_centre_head(meta, tensors, hr_grid, lr_grid, bounds, path):
     cfg = meta["centre_head"]
     try:
         head = CentreHead(len(meta["transform"]["channels"]), int(cfg["crop"]), int(cfg["hidden"]),
-                          int(cfg["layers"]), hr_grid.centres, lr_grid.centres, bounds)
+                          int(cfg["layers"]), hr_grid.centres, lr_grid.centres, bounds,
+                          (hr_grid.psf_fwhm_pho_kpc, hr_grid.psf_fwhm_kin_kpc), brightness_norm(meta["transform"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: invalid centre_head metadata ({exc})") from None
     state = {k[len("centre_head."):]: v for k, v in tensors.items() if k.startswith("centre_head.")}
@@ -205,3 +233,9 @@ def load_centre_head(meta, tensors, hr_grid, lr_grid, bounds, path):
         raise ValueError(f"{path}: centre_head weights do not match its hyperparameters {cfg}")
     head.load_state_dict(state)
     return head.eval()
+
+
+def brightness_norm(transform_dict):
+    """(lo, scale) of the brightness channel in a MapTransform's JSON description (its log10 normalisation)."""
+    i = list(transform_dict["channels"]).index("B")
+    return transform_dict["lo"][i], transform_dict["hi"][i] - transform_dict["lo"][i]
