@@ -100,9 +100,14 @@ def run_mock(k, arms, free, args, out):
 
 
 def _share(hits):
+    """(share of True, its binomial 1-sigma error with the rule-of-succession estimate (k+1)/(n+2), non-zero at 0
+    and 1)."""
     n = len(hits)
-    p = float(np.mean(hits)) if n else float("nan")
-    return p, float(np.sqrt(p * (1 - p) / n)) if n else float("nan")
+    if not n:
+        return float("nan"), float("nan")
+    k = float(np.sum(hits))
+    pt = (k + 1) / (n + 2)
+    return k / n, float(np.sqrt(pt * (1 - pt) / n))
 
 
 def report(out, free):

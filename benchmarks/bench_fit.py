@@ -45,7 +45,7 @@ def speed_comparison(args):
     wall = {"emulator": runs["emulator"].run["wall_time_s"], "simulator": runs["simulator"].run["wall_time_s"]}
     wall["emulator + finish"] = wall["emulator"] + fin["wall_time_s"]
     s0 = runs["simulator"].settings
-    print(f"\n== same mock, same settings (nlive {s0['nlive']}, {s0['sample']} {s0['walks']}, dlogz {s0['dlogz']}, "
+    print(f"\n== same mock, same settings (nlive {s0['nlive']}, {s0['sample']} {s0['walks'] or 'default steps'}, dlogz {s0['dlogz']}, "
           f"seed {s0['seed']}, {args.workers} workers), {len(free)} free parameters ==")
     names = ("emulator", "emulator + finish", "simulator")
     print(f"{'':<26}" + "".join(f"{n:>22}" for n in names))

@@ -12,15 +12,10 @@ import argparse
 import math
 
 import numpy as np
+from dynesty.utils import quantile
 from scipy.stats import norm
 
 from galsr.finish import reweight
-
-
-def weighted_quantiles(x, w, qs):
-    order = np.argsort(x)
-    cw = np.cumsum(w[order])
-    return np.interp(qs, cw / cw[-1], x[order])
 
 
 def main():
@@ -46,7 +41,7 @@ def main():
                 rw = reweight(np.full(args.n, -math.log(args.n)), 0.0, old, new, clip=True)
                 w = np.exp(rw.logwt - rw.logz)
                 ess.append(rw.ess)
-                err.append((weighted_quantiles(x[:, 0], w, qs) - truth) / s)
+                err.append((np.array(quantile(x[:, 0], qs, weights=w)) - truth) / s)
             rms = float(np.sqrt(np.mean(np.square(err))))
             rows.append((s, delta, float(np.median(ess)), rms))
             print(f"width x {s:<4} shift {delta:<4} sigma: median ESS {np.median(ess):7.0f}   RMS quantile error "

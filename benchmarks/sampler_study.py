@@ -107,12 +107,15 @@ def main():
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--snr", type=float, default=30.0)
+    ap.add_argument("--only", type=int, nargs="+", help="run only these mock indices (0-based)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     print(machine_line(), flush=True)
     free = PARAM_NAMES[: args.free]
     truths = ParameterSpace().sample_lhs(args.mocks, seed=args.seed + 1000)
     for k, truth in enumerate(truths):
+        if args.only and k not in args.only:
+            continue
         galaxy = make_mock(truth, seed=args.seed + k, snr=args.snr, grid=LR_GRID)
         for name in args.configs:
             path = os.path.join(args.out, f"mock{k:02d}_{name}.json")

@@ -21,8 +21,10 @@ from galsr.simulator import ParameterSpace
 
 CHECKPOINT = "checkpoint.save"
 #: Sampler defaults that converge, chosen by measurement (benchmarks/sampler_study.py, table in docs/fitting.md):
-#: nlive = ``nlive_per_dim`` x the number of free parameters unless nlive is given.
-DEFAULTS = dict(nlive=None, nlive_per_dim=5, dlogz=0.5, bound="multi", sample="rwalk", walks=38, seed=0)
+#: rslice with dynesty's default 3 + ndim slices (walks=None); nlive = ``nlive_per_dim`` x the number of free
+#: parameters, at least ``nlive_min`` (10 x ndim for 6 free, the FAQ's guidance), unless nlive is given.
+DEFAULTS = dict(nlive=None, nlive_per_dim=5, nlive_min=60, dlogz=0.5, bound="multi", sample="rslice", walks=None,
+                seed=0)
 #: A quick look (``quick=True``, CLI --quick): the earlier defaults, fast and not converged in 18 dimensions.
 QUICK = dict(nlive=60, sample="rwalk", walks=15)
 
@@ -67,7 +69,7 @@ def resolve_settings(nlive=None, dlogz=None, seed=None, bound=None, sample=None,
         if value is not None:
             settings[key] = value
     if settings["nlive"] is None:
-        settings["nlive"] = max(10, int(settings["nlive_per_dim"]) * int(ndim or 18))
+        settings["nlive"] = max(int(settings["nlive_min"]), int(settings["nlive_per_dim"]) * int(ndim or 18))
     if int(settings["nlive"]) < 10:
         raise ValueError(f"nlive must be >= 10, got {settings['nlive']}")
     return settings
@@ -119,7 +121,8 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=N
         run_kwargs.update(checkpoint_file=ckpt, checkpoint_every=float(checkpoint_every))
     sampler_kwargs = dict(nlive=int(settings["nlive"]), bound=settings["bound"], sample=settings["sample"],
                           rstate=np.random.default_rng(int(settings["seed"])))
-    sampler_kwargs["slices" if settings["sample"] in ("slice", "rslice") else "walks"] = int(settings["walks"])
+    if settings["walks"] is not None:  # else dynesty's default for the method
+        sampler_kwargs["slices" if settings["sample"] in ("slice", "rslice") else "walks"] = int(settings["walks"])
     logl_args = (prior, data, model)
     t0 = time.time()
     if workers > 1:
