@@ -8,8 +8,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("simulate", "mock", "generate", "train", "train_head", "evaluate", "calibrate", "fit", "tune", "tune_worker",
-            "bench")
+COMMANDS = ("simulate", "mock", "generate", "train", "train_head", "evaluate", "calibrate", "fit", "tune",
+            "tune_worker", "bench")
 
 
 def build_parser():

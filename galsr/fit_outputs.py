@@ -5,7 +5,8 @@
   logZ and its error; the same as a printed table;
 - ``corner.png`` (free parameters, truths marked), ``bestfit.fits`` (MAP model maps), ``residuals.png``
   (data / model / normalised residual for each map);
-- ``run.json``: settings, versions, forward model, wall time, likelihood calls, time per call.
+- ``run.json``: settings, versions, forward model, wall time, likelihood calls, time per call;
+- ``summary_emulator.json`` after a simulator-exact finish (galsr.finish): the emulator-only posterior.
 """
 import os
 import warnings
@@ -113,4 +114,7 @@ def write_fit_outputs(result, out_dir):
             os.remove(files["corner.png"])
         del files["corner.png"]
     write_json_atomic(files["run.json"], result.run)
+    if result.emulator_result is not None:  # the emulator-only posterior stays available beside the exact one
+        files["summary_emulator.json"] = write_json_atomic(os.path.join(out_dir, "summary_emulator.json"),
+                                                           result.emulator_result.summary)
     return files

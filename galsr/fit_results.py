@@ -55,7 +55,8 @@ def summarise(results, full, weights, best, prior, truth, forward_name):
 
 
 def format_table(summary):
-    """The summary (dict of :func:`summarise`) as a text table."""
+    """The summary (dict of :func:`summarise`) as a text table, headed by which posterior it describes (with the
+    finish's effective sample size, galsr.finish) and whether it is a quick look."""
     params = summary["parameters"]
     has_truth = any("truth" in e for e in params.values())
     head = f"{'parameter':<22} {'median':>10} {'-1 sigma':>10} {'+1 sigma':>10} {'MAP':>10}"
@@ -68,6 +69,11 @@ def format_table(summary):
             row += f" {e['truth']:>10.4g}"
         lines.append(row + ("  (fixed)" if e["fixed"] else ""))
     lines.append(f"ln Z = {summary['logz']:.3f} +- {summary['logzerr']:.3f}")
+    posterior = summary.get("posterior") or f"{summary['forward_model']} posterior"
+    lines.insert(0, f"posterior: {posterior}")
+    if summary.get("quick_look"):
+        lines.insert(0, "QUICK LOOK (--quick: sampler settings that do not converge in many dimensions; not a "
+                        "result)")
     return "\n".join(lines)
 
 

@@ -21,8 +21,13 @@ from galsr.prior import Prior, prior_transform
 from galsr.simulator import ParameterSpace
 from galsr.simulator.limits import cap_workers
 
-#: Defaults of the quick start: a complete 18-parameter fit of the example in a few minutes on 2 cores.
-DEFAULTS = dict(nlive=60, dlogz=0.5, bound="multi", sample="rwalk", walks=15, seed=0)
+#: Sampler defaults that converge, chosen by measurement (benchmarks/sampler_study.py, table in docs/fitting.md):
+#: rslice with dynesty's default 3 + ndim slices (walks=None); nlive = ``nlive_per_dim`` x the number of free
+#: parameters, at least ``nlive_min`` (10 x ndim for 6 free, the FAQ's guidance), unless nlive is given.
+DEFAULTS = dict(nlive=None, nlive_per_dim=5, nlive_min=60, dlogz=0.5, bound="multi", sample="rslice", walks=None,
+                seed=0)
+#: A quick look (``quick=True``, CLI --quick): the earlier defaults, fast and not converged in 18 dimensions.
+QUICK = dict(nlive=60, sample="rwalk", walks=15)
 
 
 @dataclass
@@ -37,6 +42,8 @@ class FitResult:
         equal_samples: (M, 18) float64 equal-weight resampling; map: (18,) float64 maximum a posteriori sample.
         summary: dict (per parameter median, p16, p84, MAP, unit, truth, fixed; ln Z and its error; counts).
         run: dict (settings, workers, forward model, wall time [s], likelihood calls, calls per second, versions).
+        emulator_result: the emulator-only FitResult when this one is its simulator-exact finish (galsr.finish),
+            else None.
     """
 
     results: object
@@ -51,14 +58,19 @@ class FitResult:
     map: np.ndarray
     summary: dict
     run: dict
+    emulator_result: object = None
 
 
-def resolve_settings(nlive=None, dlogz=None, seed=None, bound=None, sample=None, walks=None):
-    """The sampler settings (dict): DEFAULTS overridden by the values given; ValueError for impossible ones."""
-    settings = dict(DEFAULTS)
+def resolve_settings(nlive=None, dlogz=None, seed=None, bound=None, sample=None, walks=None, quick=False,
+                     ndim=None):
+    """The sampler settings (dict): DEFAULTS (with ``quick``: QUICK over them) overridden by the values given, nlive
+    from ``ndim`` x nlive_per_dim when not set, ``quick`` recorded; ValueError for impossible ones."""
+    settings = dict(DEFAULTS, **(QUICK if quick else {}), quick=bool(quick))
     for key, value in dict(nlive=nlive, dlogz=dlogz, seed=seed, bound=bound, sample=sample, walks=walks).items():
         if value is not None:
             settings[key] = value
+    if settings["nlive"] is None:
+        settings["nlive"] = max(int(settings["nlive_min"]), int(settings["nlive_per_dim"]) * int(ndim or 18))
     if int(settings["nlive"]) < 10:
         raise ValueError(f"nlive must be >= 10, got {settings['nlive']}")
     return settings
@@ -66,12 +78,13 @@ def resolve_settings(nlive=None, dlogz=None, seed=None, bound=None, sample=None,
 
 def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=None, fixed=None, dlogz=None,
         seed=None, maxcall=None, checkpoint_dir=None, checkpoint_every=30.0, resume=False, progress=False,
-        bound=None, sample=None, walks=None):
+        bound=None, sample=None, walks=None, quick=False):
     """Fit ``galaxy`` (galsr.Galaxy or a FITS path) by nested sampling; returns a :class:`FitResult`.
 
     forward : "emulator" (``emulator``: Emulator, path or None = shipped default), "simulator" (the full
         simulation on the galaxy's own grid), or a ForwardModel.
-    nlive, dlogz, bound, sample, walks, seed : dynesty settings (defaults in DEFAULTS).
+    nlive, dlogz, bound, sample, walks, seed : dynesty settings (defaults in DEFAULTS; walks is the number of steps
+        of "rwalk" and of "rslice" slices). quick : the QUICK settings (a quick look, recorded in the summary).
     workers : int >= 1, processes evaluating the likelihood (dynesty.pool.Pool when > 1); capped at the
         machine's cores with a galsr.simulator.limits.GalsrNote warning.
     free / fixed : names to fit / {name: value} to hold fixed (default: all free).
@@ -88,15 +101,17 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=N
 
     if isinstance(galaxy, (str, os.PathLike)):
         galaxy = read_galaxy(galaxy)
-    settings = resolve_settings(nlive, dlogz, seed, bound, sample, walks)
     workers = cap_workers(workers)
     model = make_forward(galaxy, forward, emulator)
     prior = Prior(ParameterSpace(redshift=galaxy.redshift), fixed=fixed, free=free)
+    settings = resolve_settings(nlive, dlogz, seed, bound, sample, walks, quick, prior.ndim)
     data = FitData(galaxy)
     model.set_num_threads(1)  # one core per worker; forked workers inherit it
     run_kwargs = dict(dlogz=float(settings["dlogz"]), maxcall=maxcall, print_progress=bool(progress))
     sampler_kwargs = dict(nlive=int(settings["nlive"]), bound=settings["bound"], sample=settings["sample"],
-                          walks=int(settings["walks"]), rstate=np.random.default_rng(int(settings["seed"])))
+                          rstate=np.random.default_rng(int(settings["seed"])))
+    if settings["walks"] is not None:  # else dynesty's default for the method
+        sampler_kwargs["slices" if settings["sample"] in ("slice", "rslice") else "walks"] = int(settings["walks"])
     logl_args = (prior, data, model)
     with fit_checkpoint(checkpoint_dir, run_identity(galaxy, model, prior, settings), resume) as ckpt:
         if ckpt.path:
@@ -124,5 +139,6 @@ def fit(galaxy, forward="emulator", emulator=None, nlive=None, workers=1, free=N
     results = sampler.results
     full, weights, equal, best = posterior_samples(results, prior, int(settings["seed"]))
     summary = summarise(results, full, weights, best, prior, galaxy.truth, model.name)
+    summary["quick_look"] = bool(settings["quick"])
     run = run_record(galaxy, model, prior, data, results, settings, workers, wall, resume, best)
     return FitResult(results, galaxy, model, prior, data, settings, full, weights, equal, best, summary, run)

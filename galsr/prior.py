@@ -54,6 +54,19 @@ class Prior:
             x[self.incl] = math.acos(c_lo - u[self.incl] * (c_lo - c_hi))
         return x
 
+    def log_density(self, theta):
+        """ln prior density (float) at free parameters ``theta`` (ndim,) in their units (-inf outside the box); the
+        physical cuts are not included (the likelihood is -inf there, as in the nested sampling)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if not np.all((theta >= self.lo) & (theta <= self.hi)):
+            return -math.inf
+        width = self.hi - self.lo
+        logp = -float(np.sum(np.log(np.delete(width, self.incl) if self.incl >= 0 else width)))
+        if self.incl >= 0:
+            c_lo, c_hi = math.cos(self.lo[self.incl]), math.cos(self.hi[self.incl])
+            logp += math.log(math.sin(theta[self.incl])) - math.log(c_lo - c_hi)
+        return logp
+
     def full(self, theta):
         """All 18 parameters from the free ones."""
         p = self.template.copy()

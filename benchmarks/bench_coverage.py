@@ -1,0 +1,205 @@
+"""Coverage of the fit's intervals over mocks drawn from the prior: simulator only, emulator only, emulator + exact
+finish (galsr.finish).
+
+    python benchmarks/bench_coverage.py --out DIR [--mocks 50] [--arms emulator finish simulator] [--free six|all]
+                                        [--workers 1] [--seed 0] [--snr 30] [--report]
+
+Mock k has parameters drawn from the prior (Latin hypercube with seed 10000 x seed + k, physical cuts applied) and the
+default MaNGA-like noise of galsr.noise at S/N ``--snr`` (noise seed = seed + k) on the emulator's grid. ``--free six``
+fits the bulge, disc and disc-2 masses, the disc-2 radius, the orientation and the inclination, the other 12 fixed at
+the truth; ``--free all`` fits all 18. Sampler settings: galsr.fitting.DEFAULTS, the same for every arm. The
+"emulator" and "finish" arms share one emulator fit per mock (the finish arm's wall time includes it).
+
+Per arm and free parameter: the share of truths inside the 68 % and 95 % intervals (central, from the weighted
+posterior) with binomial errors, SBC ranks of the truth among 100 posterior draws (Talts et al. 2018; uniform when
+the posterior is calibrated) as one figure, and wall time per fit. One JSON per (mock, arm) in DIR/<free>/, written
+atomically, so a rerun skips what is done; ``--report`` only aggregates (DIR/<free>/coverage.md, coverage.json,
+sbc_ranks.png).
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import machine_line  # noqa: E402
+
+from galsr.simulator import PARAM_NAMES, ParameterSpace  # noqa: E402
+from galsr.simulator.fileio import save_figure, write_json_atomic, write_text_atomic  # noqa: E402
+
+SIX = ("log10_bulge_mass", "log10_disc1_mass", "log10_disc2_mass", "log10_disc2_radius", "orientation",
+       "inclination")
+ARMS = ("emulator", "finish", "simulator")
+N_RANK = 100  # posterior draws per SBC rank
+
+
+def mock_truth(k, seed):
+    """The true parameters (18,) of mock ``k``."""
+    return ParameterSpace().sample_lhs(1, seed=10000 * seed + k)[0]
+
+
+def record(result, truth, free, wall, seed):
+    """The JSON record of one fit: per free parameter the 2.5/16/50/84/97.5 % quantiles, the truth and its SBC rank;
+    wall time [s], calls, evidence, the finish's numbers."""
+    from dynesty.utils import quantile
+
+    rng = np.random.default_rng(seed)
+    draws = result.samples[rng.choice(len(result.weights), size=N_RANK, p=result.weights)]
+    params = {}
+    for name in free:
+        j = PARAM_NAMES.index(name)
+        q = quantile(result.samples[:, j], [0.025, 0.16, 0.5, 0.84, 0.975], weights=result.weights)
+        params[name] = {"q": [float(v) for v in q], "truth": float(truth[j]),
+                        "rank": int(np.sum(draws[:, j] < truth[j]))}
+    s = result.summary
+    return {"parameters": params, "wall_time_s": wall, "n_likelihood_calls": s["n_likelihood_calls"],
+            "logz": s["logz"], "finish": s.get("finish"), "posterior": s.get("posterior"),
+            "settings": {k: v for k, v in result.settings.items()}}
+
+
+def run_mock(k, arms, free, args, out):
+    """Fit mock ``k`` with the arms not done yet; writes one JSON per arm."""
+    from galsr.finish import finish_fit
+    from galsr.fitting import fit
+    from galsr.mock import make_mock
+
+    todo = [a for a in arms if not os.path.exists(os.path.join(out, f"mock{k:03d}_{a}.json"))]
+    if not todo:
+        return
+    truth = mock_truth(k, args.seed)
+    galaxy = make_mock(truth, seed=args.seed + k, snr=args.snr)
+    fixed = {n: float(truth[i]) for i, n in enumerate(PARAM_NAMES) if n not in free}
+    kw = dict(workers=args.workers, fixed=fixed, seed=args.seed + k)
+    if "emulator" in todo or "finish" in todo:
+        t0 = time.time()
+        emu = fit(galaxy, forward="emulator", **kw)
+        t_emu = time.time() - t0
+        if "emulator" in todo:
+            write_json_atomic(os.path.join(out, f"mock{k:03d}_emulator.json"),
+                              record(emu, truth, free, t_emu, args.seed + k))
+            print(f"mock {k} emulator: {t_emu:.0f} s", flush=True)
+        if "finish" in todo:
+            done = finish_fit(emu, workers=args.workers, seed=args.seed + k)
+            t_fin = time.time() - t0
+            write_json_atomic(os.path.join(out, f"mock{k:03d}_finish.json"),
+                              record(done, truth, free, t_fin, args.seed + k))
+            f = done.summary["finish"]
+            print(f"mock {k} finish: {t_fin:.0f} s, {f['method']}, ESS {f['ess']:.0f}, {f['n_exact']} exact",
+                  flush=True)
+    if "simulator" in todo:
+        t0 = time.time()
+        sim = fit(galaxy, forward="simulator", **kw)
+        wall = time.time() - t0
+        write_json_atomic(os.path.join(out, f"mock{k:03d}_simulator.json"),
+                          record(sim, truth, free, wall, args.seed + k))
+        print(f"mock {k} simulator: {wall:.0f} s", flush=True)
+
+
+def _share(hits):
+    """(share of True, its binomial 1-sigma error with the rule-of-succession estimate (k+1)/(n+2), non-zero at 0
+    and 1)."""
+    n = len(hits)
+    if not n:
+        return float("nan"), float("nan")
+    k = float(np.sum(hits))
+    pt = (k + 1) / (n + 2)
+    return k / n, float(np.sqrt(pt * (1 - pt) / n))
+
+
+def report(out, free):
+    """Aggregate the JSON records in ``out``: coverage table (markdown), coverage.json, SBC rank figure."""
+    rows = ["| arm | mocks | parameter | in 68 % | in 95 % | wall time per fit [s] (median) |",
+            "|---|---|---|---|---|---|"]
+    summary, ranks = {}, {}
+    for arm in ARMS:
+        recs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, f"mock*_{arm}.json")))]
+        if not recs:
+            continue
+        wall = float(np.median([r["wall_time_s"] for r in recs]))
+        summary[arm] = {"mocks": len(recs), "wall_time_s_median": wall, "parameters": {}}
+        if arm == "finish":
+            summary[arm]["ess_median"] = float(np.median([r["finish"]["ess"] for r in recs]))
+            summary[arm]["fallback_runs"] = int(sum(r["finish"]["method"] != "reweight" for r in recs))
+            summary[arm]["untrusted_runs"] = int(sum(not r["finish"]["trusted"] for r in recs))
+        ranks[arm] = {}
+        for name in free:
+            e = [r["parameters"][name] for r in recs]
+            in68 = [x["q"][1] <= x["truth"] <= x["q"][3] for x in e]
+            in95 = [x["q"][0] <= x["truth"] <= x["q"][4] for x in e]
+            (p68, e68), (p95, e95) = _share(in68), _share(in95)
+            summary[arm]["parameters"][name] = {"in68": p68, "in68_err": e68, "in95": p95, "in95_err": e95}
+            ranks[arm][name] = [x["rank"] for x in e]
+            rows.append(f"| {arm} | {len(recs)} | {name} | {100 * p68:.0f} +- {100 * e68:.0f} % | "
+                        f"{100 * p95:.0f} +- {100 * e95:.0f} % | {wall:.0f} |")
+    if not summary:
+        return "no finished fits yet"
+    text = "\n".join(rows)
+    if "finish" in summary:
+        f = summary["finish"]
+        text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "
+                 f"{f['mocks']} mocks; below the ESS threshold in {f['untrusted_runs']}")
+    write_text_atomic(os.path.join(out, "coverage.md"), text + "\n")
+    write_json_atomic(os.path.join(out, "coverage.json"), summary)
+    plot_ranks(os.path.join(out, "sbc_ranks.png"), ranks, free)
+    return text
+
+
+def plot_ranks(path, ranks, free):
+    """SBC rank histograms: one row per arm, one column per free parameter, 10 bins, the uniform band (+-1 sigma)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(ranks)
+    fig, axes = plt.subplots(len(arms), len(free), figsize=(1.9 * len(free), 1.7 * len(arms)), squeeze=False,
+                             constrained_layout=True)
+    bins = np.linspace(0, N_RANK + 1, 11)
+    for a, arm in enumerate(arms):
+        for j, name in enumerate(free):
+            ax = axes[a, j]
+            r = ranks[arm][name]
+            n = len(r)
+            ax.hist(r, bins=bins, color="tab:blue", alpha=0.8)
+            mean = n / 10
+            ax.axhspan(mean - np.sqrt(mean * 0.9), mean + np.sqrt(mean * 0.9), color="0.8", zorder=0)
+            ax.set_yticks([])
+            ax.set_xticks([0, 50, 100])
+            ax.tick_params(labelsize=6)
+            if a == 0:
+                ax.set_title(name, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{arm} ({n})", fontsize=7)
+    fig.suptitle("SBC rank of the truth among 100 posterior draws (uniform = calibrated)", fontsize=8)
+    save_figure(fig, path, dpi=90)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, help="results folder (one JSON per mock and arm)")
+    ap.add_argument("--mocks", type=int, default=50)
+    ap.add_argument("--first", type=int, default=0, help="index of the first mock")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    ap.add_argument("--free", choices=("six", "all"), default="six")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--snr", type=float, default=30.0)
+    ap.add_argument("--report", action="store_true", help="only aggregate the finished fits")
+    args = ap.parse_args()
+    free = SIX if args.free == "six" else PARAM_NAMES
+    out = os.path.join(args.out, args.free)
+    os.makedirs(out, exist_ok=True)
+    if not args.report:
+        print(machine_line(), flush=True)
+        for k in range(args.first, args.first + args.mocks):
+            run_mock(k, args.arms, free, args, out)
+            print(report(out, free).splitlines()[-1], flush=True)
+    print(report(out, free))
+
+
+if __name__ == "__main__":
+    main()

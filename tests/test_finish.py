@@ -1,0 +1,147 @@
+"""The simulator-exact finish: reweighting against closed forms, a tiny real fit moved towards the exact posterior,
+and the exact fallback when the approximate model is deliberately wrong."""
+import math
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from galsr.finish import finish_fit, kish_ess, reweight, select_samples, truncate
+from galsr.forward_models import SimulatorForward
+from galsr.mock import example_parameters, make_mock
+from galsr.simulator import EXAMPLE_GALAXY, Grid
+
+GRID = Grid.from_arcsec(12, 3.0, 0.03, 1.3, 2.5, oversample=2, centre_zoom=4)
+FREE = ("log10_disc2_mass", "orientation", "inclination")
+
+
+def _log_gauss(x, mu):
+    """ln N(x; mu, I) for x (n, d)."""
+    d = x.shape[1]
+    return -0.5 * np.sum((x - mu) ** 2, axis=1) - 0.5 * d * math.log(2 * math.pi)
+
+
+def test_reweighting_a_shifted_gaussian_matches_the_closed_form():
+    rng = np.random.default_rng(0)
+    n, delta, c = 20000, np.array([0.5, 0.3]), 3.0
+    x = rng.standard_normal((n, 2))  # the "emulator" posterior N(0, I), equal weights
+    logw = np.full(n, -math.log(n))
+    old, new = _log_gauss(x, 0.0), _log_gauss(x, delta) + c  # new likelihood: shifted and scaled by e^c
+    rw = reweight(logw, -1.7, old, new)
+    # evidence: Z_new / Z_old = E_old[L_new / L_old] = e^c exactly
+    assert rw.logz == pytest.approx(-1.7 + c, abs=3 * rw.logzerr + 1e-3)
+    assert 0 < rw.logzerr < 0.05
+    # weights: proportional to N(x; delta) / N(x; 0)
+    expected = np.exp(x @ delta - 0.5 * delta @ delta)
+    np.testing.assert_allclose(np.exp(rw.logwt - rw.logz), expected / expected.sum(), rtol=1e-9)
+    # Kish ESS / n -> 1 / E[w^2] = exp(-|delta|^2)
+    assert rw.ess / n == pytest.approx(math.exp(-delta @ delta), rel=0.03)
+    assert rw.clipped == 0
+    # the reweighted posterior is N(delta, I)
+    w = np.exp(rw.logwt - rw.logz)
+    np.testing.assert_allclose(w @ x, delta, atol=0.03)
+    assert kish_ess(np.zeros(10)) == pytest.approx(10.0)
+
+
+def test_truncation_caps_a_single_huge_weight():
+    logw = np.zeros(100)
+    logw[3] = 10.0
+    out, n_clip, frac = truncate(logw)
+    total = math.exp(10.0) + 99
+    cap = math.sqrt(100) * total / 100
+    assert n_clip == 1 and frac == pytest.approx((math.exp(10.0) - cap) / total)
+    assert out[3] == pytest.approx(logsumexp(logw) - math.log(100) + 0.5 * math.log(100))
+
+
+def test_dynesty_run_reweighted_to_a_shifted_likelihood():
+    """A real nested-sampling run on a 2-d Gaussian, reweighted to a shifted one: evidence (closed form, and
+    dynesty.utils.reweight_run) and posterior mean."""
+    import dynesty
+    from dynesty.utils import reweight_run
+
+    delta = np.array([0.4, -0.3])
+
+    def loglike(t, mu):
+        return float(_log_gauss(np.atleast_2d(t), mu)[0])
+
+    sampler = dynesty.NestedSampler(loglike, lambda u: 10 * u - 5, 2, nlive=300, logl_args=(np.zeros(2),),
+                                    rstate=np.random.default_rng(1))
+    sampler.run_nested(dlogz=0.01, print_progress=False)
+    res = sampler.results
+    new = _log_gauss(res.samples, delta)
+    rows, base = select_samples(res.logwt, mass=1.0, max_exact=10**9)
+    rw = reweight(base, res.logz[-1], res.logl[rows], new[rows], clip=False)
+    assert rw.logz == pytest.approx(math.log(1 / 100), abs=4 * max(res.logzerr[-1], 0.05))  # prior box 10 x 10
+    assert rw.logz == pytest.approx(reweight_run(res, new).logz[-1], abs=0.02)
+    w = np.exp(rw.logwt - rw.logz)
+    np.testing.assert_allclose(w @ res.samples[rows], delta, atol=0.1)
+    # the capped selection: a weight-proportional resample of 500 draws keeps the posterior
+    rows2, base2 = select_samples(res.logwt, max_exact=500, seed=3)
+    assert len(rows2) <= 500 and logsumexp(base2) == pytest.approx(math.log(0.999), abs=1e-3)
+
+
+class ScaledVelocityForward(SimulatorForward):
+    """A deliberately approximate forward model: the simulation with its velocity map scaled by ``scale``."""
+
+    name = "approximate"
+
+    def __init__(self, grid, redshift, scale):
+        super().__init__(grid, redshift)
+        self.scale = float(scale)
+
+    def __call__(self, params):
+        maps = super().__call__(params).copy()
+        maps[1] *= self.scale
+        return maps
+
+
+@pytest.fixture(scope="module")
+def tiny_fits():
+    from galsr.fitting import fit
+
+    galaxy = make_mock(example_parameters(), seed=5, snr=20.0, grid=GRID)
+    fixed = {n: v for n, v in EXAMPLE_GALAXY.items() if n not in FREE}
+    kw = dict(nlive=100, sample="rwalk", walks=15, workers=1, fixed=fixed, seed=4)  # cheap: the finish is tested
+    exact = fit(galaxy, forward="simulator", **kw)
+    return galaxy, kw, exact
+
+
+def _offset(result, reference, name):
+    """|median - reference median| in units of the reference's half 68 % width."""
+    a, b = result.summary["parameters"][name], reference.summary["parameters"][name]
+    return abs(a["median"] - b["median"]) / (0.5 * (b["p84"] - b["p16"]))
+
+
+def test_finish_moves_an_approximate_posterior_to_the_exact_one(tiny_fits):
+    from galsr.fitting import fit
+
+    galaxy, kw, exact = tiny_fits
+    approx = fit(galaxy, forward=ScaledVelocityForward(GRID, 0.03, 1.005), **kw)
+    done = finish_fit(approx, workers=2, seed=0)
+    info = done.summary["finish"]
+    assert info["method"].startswith("reweight") and info["trusted"] and info["ess"] >= 200, info
+    assert info["n_exact"] > 100 and done.forward.name == "simulator"
+    assert done.emulator_result is approx and "exact posterior" in done.summary["posterior"]
+    before = max(_offset(approx, exact, n) for n in FREE)
+    after = max(_offset(done, exact, n) for n in FREE)
+    assert before > 0.5 and after < 0.5 * before, (before, after)
+    assert done.summary["logz"] == pytest.approx(exact.summary["logz"], abs=1.0)
+    skipped = finish_fit(approx, method="none")
+    assert skipped.summary["finish"]["method"] == "none" and skipped.summary["parameters"] == approx.summary[
+        "parameters"]
+
+
+def test_low_ess_takes_the_exact_fallback(tiny_fits):
+    from galsr.fitting import fit
+
+    galaxy, kw, exact = tiny_fits
+    wrong = fit(galaxy, forward=ScaledVelocityForward(GRID, 0.03, 1.08), **kw)
+    assert max(_offset(wrong, exact, n) for n in FREE) > 5.0  # deliberately wrong
+    done = finish_fit(wrong, workers=1, seed=0)
+    info = done.summary["finish"]
+    assert info["method"] == "reweight+exact-is" and info["ess_reweight"] < 200, info
+    assert "exact posterior" in done.summary["posterior"]
+    if info["trusted"]:
+        assert max(_offset(done, exact, n) for n in FREE) < 1.0
+    else:
+        assert "NOT TRUSTWORTHY" in done.summary["posterior"]
