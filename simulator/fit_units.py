@@ -10,8 +10,6 @@ import numpy as np
 
 #: Channel index of the brightness, the one channel compared in log10.
 BRIGHTNESS = 0
-#: Units of each channel in the comparison space (CHANNELS order: B, v, sigma, M/L).
-FIT_UNITS = ("dex", "km/s", "km/s", "Msun/Lsun")
 LN10 = math.log(10.0)
 
 
