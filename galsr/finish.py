@@ -191,11 +191,20 @@ class ExactEvaluator:
 
 
 def _weighted_moments(x, logw):
+    """(weighted mean (d,), weighted covariance (d, d)) of samples ``x`` (n, d) with log-weights (n,)."""
     w = np.exp(logw - logsumexp(logw))
     mu = w @ x
     d = x - mu
-    cov = (w[:, None] * d).T @ d
-    return mu, cov + 1e-12 * np.diag(np.maximum(np.diag(cov), 1e-300))
+    return mu, (w[:, None] * d).T @ d
+
+
+def _regularised(cov, floor):
+    """``cov`` made symmetric positive definite: eigenvalues raised to at least 1e-10 x the largest and to
+    ``floor`` (d,)^2 projected (a few weighted samples can leave a degenerate covariance)."""
+    cov = 0.5 * (cov + cov.T)
+    vals, vecs = np.linalg.eigh(cov)
+    vals = np.maximum(vals, max(1e-10 * float(np.max(vals)), float(np.min(floor)) ** 2, 1e-300))
+    return (vecs * vals) @ vecs.T
 
 
 def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000, max_rounds=6, widen=WIDEN,
@@ -210,7 +219,12 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
     from scipy.stats import multivariate_t
 
     rng = np.random.default_rng(seed)
-    mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64), np.asarray(logw0, dtype=np.float64))
+    floor = 1e-8 * (prior.hi - prior.lo)
+    logw0 = np.asarray(logw0, dtype=np.float64)
+    ok0 = np.isfinite(logw0)
+    mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
+    cov = _regularised(cov, floor)
+    ndim = len(mu)
     proposals, xs, logls, lls = [], [], [], []
     scale = float(widen)
     logw, ess = None, 0.0
@@ -219,7 +233,7 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
         x = np.atleast_2d(q.rvs(size=int(n_per_round), random_state=rng))
         proposals.append(q)
         xs.append(x)
-        logp = np.array([prior.log_density(t) for t in x])
+        logp = np.array([prior.log_density(t) if np.all(np.isfinite(t)) else -np.inf for t in x])
         ll = np.full(len(x), -np.inf)
         ok = np.isfinite(logp)
         if ok.any():
@@ -229,12 +243,16 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
         allx, target = np.concatenate(xs), np.concatenate(logls)
         # deterministic mixture of every proposal so far (equal draws per round)
         logq = logsumexp(np.stack([p.logpdf(allx) for p in proposals]), axis=0) - math.log(len(proposals))
-        logw = np.where(np.isfinite(target), target - logq, -np.inf)
+        logw = np.where(np.isfinite(target) & np.isfinite(logq), target - logq, -np.inf)
         ess = kish_ess(logw)
         if ess >= ess_target or not np.isfinite(logw).any():
             break
-        mu, cov = _weighted_moments(allx[np.isfinite(logw)], logw[np.isfinite(logw)])
-        scale = 1.5
+        ok = np.isfinite(logw)
+        mu_w, cov_w = _weighted_moments(allx[ok], logw[ok])
+        mu = mu_w
+        if ess >= 2 * ndim:  # enough weight spread for a covariance; else move only the mean, keep the width
+            cov = _regularised(cov_w, floor)
+            scale = 1.5
     n = len(logw)
     logz = float(logsumexp(logw) - math.log(n))
     w = np.exp(logw - logsumexp(logw)) * n
@@ -301,6 +319,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                 evaluate, result.prior, theta_emu, res.logwt, seed=seed)
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], ess=round(ess, 1),
                         n_exact=int(evaluate.calls), rounds=int(rounds), clipped=0, clipped_weight_fraction=0.0)
+    logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
     info["trusted"] = bool(info["ess"] >= ess_min)
     info["wall_time_s"] = time.time() - t0
     info["logz"] = float(logz)
