@@ -198,13 +198,40 @@ def _weighted_moments(x, logw):
     return mu, (w[:, None] * d).T @ d
 
 
-def _regularised(cov, floor):
-    """``cov`` made symmetric positive definite: eigenvalues raised to at least 1e-10 x the largest and to
-    ``floor`` (d,)^2 projected (a few weighted samples can leave a degenerate covariance)."""
-    cov = 0.5 * (cov + cov.T)
-    vals, vecs = np.linalg.eigh(cov)
-    vals = np.maximum(vals, max(1e-10 * float(np.max(vals)), float(np.min(floor)) ** 2, 1e-300))
-    return (vecs * vals) @ vecs.T
+class StudentT:
+    """Multivariate Student-t proposal with location ``mu`` (d,), scale matrix ``cov`` (d, d) and ``df`` degrees of
+    freedom, handled in coordinates standardised by the scale's diagonal (parameters differ by orders of magnitude in
+    their widths); the correlation matrix's eigenvalues are raised to at least 1e-8 and each scale to at least
+    ``floor`` (d,), so a degenerate weighted covariance still gives a proper proposal."""
+
+    def __init__(self, mu, cov, df, floor):
+        self.mu, self.df = np.asarray(mu, dtype=np.float64), float(df)
+        d = np.sqrt(np.maximum(np.diag(cov), np.asarray(floor) ** 2))
+        corr = np.asarray(cov) / np.outer(d, d)
+        corr = 0.5 * (corr + corr.T)
+        np.fill_diagonal(corr, 1.0)
+        vals, vecs = np.linalg.eigh(corr)
+        corr = (vecs * np.maximum(vals, 1e-8)) @ vecs.T
+        self.scale, self.chol = d, np.linalg.cholesky(corr)
+        self.logdet = 2 * float(np.sum(np.log(np.diag(self.chol)))) + 2 * float(np.sum(np.log(d)))
+
+    def rvs(self, n, rng):
+        """(n, d) draws."""
+        z = rng.standard_normal((int(n), len(self.mu))) @ self.chol.T
+        g = rng.chisquare(self.df, int(n)) / self.df
+        return self.mu + self.scale * (z / np.sqrt(g)[:, None])
+
+    def logpdf(self, x):
+        """(n,) log densities at ``x`` (n, d)."""
+        from scipy.linalg import solve_triangular
+        from scipy.special import gammaln
+
+        d, nu = len(self.mu), self.df
+        y = (np.atleast_2d(x) - self.mu) / self.scale
+        u = solve_triangular(self.chol, y.T, lower=True)
+        m = np.sum(u**2, axis=0)
+        return (gammaln(0.5 * (nu + d)) - gammaln(0.5 * nu) - 0.5 * d * math.log(nu * math.pi) - 0.5 * self.logdet
+                - 0.5 * (nu + d) * np.log1p(m / nu))
 
 
 def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000, max_rounds=6, widen=WIDEN,
@@ -216,21 +243,18 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
     Returns (samples (N, ndim), ln L_exact (N,), log-weights (N,) with logsumexp = ln Z, ln Z, its error, Kish ESS,
     rounds).
     """
-    from scipy.stats import multivariate_t
-
     rng = np.random.default_rng(seed)
     floor = 1e-8 * (prior.hi - prior.lo)
     logw0 = np.asarray(logw0, dtype=np.float64)
     ok0 = np.isfinite(logw0)
     mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
-    cov = _regularised(cov, floor)
     ndim = len(mu)
     proposals, xs, logls, lls = [], [], [], []
     scale = float(widen)
     logw, ess = None, 0.0
     for r in range(int(max_rounds)):
-        q = multivariate_t(loc=mu, shape=cov * scale**2, df=df, allow_singular=True)
-        x = np.atleast_2d(q.rvs(size=int(n_per_round), random_state=rng))
+        q = StudentT(mu, cov * scale**2, df, floor)
+        x = q.rvs(n_per_round, rng)
         proposals.append(q)
         xs.append(x)
         logp = np.array([prior.log_density(t) if np.all(np.isfinite(t)) else -np.inf for t in x])
@@ -251,7 +275,7 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
         mu_w, cov_w = _weighted_moments(allx[ok], logw[ok])
         mu = mu_w
         if ess >= 2 * ndim:  # enough weight spread for a covariance; else move only the mean, keep the width
-            cov = _regularised(cov_w, floor)
+            cov = cov_w
             scale = 1.5
     n = len(logw)
     logz = float(logsumexp(logw) - math.log(n))
