@@ -12,8 +12,10 @@ fraction of the cost of a simulator-only fit.
 2. **Exact fallback** (:func:`adaptive_importance`): when the ESS is below ``ESS_MIN`` the emulator posterior does not
    cover the exact one, and reweighting cannot be trusted. Then an adaptive importance sampler with the exact
    likelihood runs instead: Student-t proposals (5 degrees of freedom) fitted to the emulator posterior with the
-   covariance widened by ``WIDEN``^2, refitted each round to the exact weighted samples, weights prior x L_exact over
-   the deterministic mixture of all proposals so far (AMIS), until the ESS reaches ``ESS_TARGET`` or ``max_rounds``.
+   covariance widened by ``WIDEN``^2, refitted each round to the exact weighted samples (or, while fewer than
+   2 x ndim effective samples exist, shrunk onto the 4 x ndim best-weighted ones, as the cross-entropy method does),
+   weights prior x L_exact over the deterministic mixture of all proposals so far (AMIS), until the ESS reaches
+   ``ESS_TARGET`` or ``max_rounds``.
    Its samples, evidence and ESS all come from the exact likelihood; the emulator only proposes. If even that ends
    below ``ESS_MIN``, the result says so (``trusted`` False) and the printed table warns.
 
@@ -271,12 +273,15 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
         ess = kish_ess(logw)
         if ess >= ess_target or not np.isfinite(logw).any():
             break
-        ok = np.isfinite(logw)
-        mu_w, cov_w = _weighted_moments(allx[ok], logw[ok])
-        mu = mu_w
-        if ess >= 2 * ndim:  # enough weight spread for a covariance; else move only the mean, keep the width
-            cov = cov_w
+        ok = np.flatnonzero(np.isfinite(logw))
+        if ess >= 2 * ndim:  # enough weight spread: the weighted moments, widened a little
+            mu, cov = _weighted_moments(allx[ok], logw[ok])
             scale = 1.5
+        else:  # too few effective samples (the exact posterior is narrower or elsewhere): shrink onto the elite,
+            # the best-weighted 4 x ndim samples (cross-entropy method), unwidened
+            elite = ok[np.argsort(logw[ok])[::-1][: max(4 * ndim, 2)]]
+            mu, cov = allx[elite].mean(axis=0), np.cov(allx[elite].T).reshape(ndim, ndim)
+            scale = 1.0
     n = len(logw)
     logz = float(logsumexp(logw) - math.log(n))
     w = np.exp(logw - logsumexp(logw)) * n
