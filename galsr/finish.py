@@ -12,8 +12,10 @@ fraction of the cost of a simulator-only fit.
 2. **Exact fallback** (:func:`adaptive_importance`): when the ESS is below ``ESS_MIN`` the emulator posterior does not
    cover the exact one, and reweighting cannot be trusted. Then an adaptive importance sampler with the exact
    likelihood runs instead: Student-t proposals (5 degrees of freedom) fitted to the emulator posterior with the
-   covariance widened by ``WIDEN``^2, refitted each round to the exact weighted samples, weights prior x L_exact over
-   the deterministic mixture of all proposals so far (AMIS), until the ESS reaches ``ESS_TARGET`` or ``max_rounds``.
+   covariance widened by ``WIDEN``^2, refitted each round to the exact weighted samples (or, while fewer than
+   2 x ndim effective samples exist, shrunk onto the 4 x ndim best-weighted ones, as the cross-entropy method does),
+   weights prior x L_exact over the deterministic mixture of all proposals so far (AMIS), until the ESS reaches
+   ``ESS_TARGET`` or ``max_rounds``.
    Its samples, evidence and ESS all come from the exact likelihood; the emulator only proposes. If even that ends
    below ``ESS_MIN``, the result says so (``trusted`` False) and the printed table warns.
 
@@ -191,11 +193,47 @@ class ExactEvaluator:
 
 
 def _weighted_moments(x, logw):
+    """(weighted mean (d,), weighted covariance (d, d)) of samples ``x`` (n, d) with log-weights (n,)."""
     w = np.exp(logw - logsumexp(logw))
     mu = w @ x
     d = x - mu
-    cov = (w[:, None] * d).T @ d
-    return mu, cov + 1e-12 * np.diag(np.maximum(np.diag(cov), 1e-300))
+    return mu, (w[:, None] * d).T @ d
+
+
+class StudentT:
+    """Multivariate Student-t proposal with location ``mu`` (d,), scale matrix ``cov`` (d, d) and ``df`` degrees of
+    freedom, handled in coordinates standardised by the scale's diagonal (parameters differ by orders of magnitude in
+    their widths); the correlation matrix's eigenvalues are raised to at least 1e-8 and each scale to at least
+    ``floor`` (d,), so a degenerate weighted covariance still gives a proper proposal."""
+
+    def __init__(self, mu, cov, df, floor):
+        self.mu, self.df = np.asarray(mu, dtype=np.float64), float(df)
+        d = np.sqrt(np.maximum(np.diag(cov), np.asarray(floor) ** 2))
+        corr = np.asarray(cov) / np.outer(d, d)
+        corr = 0.5 * (corr + corr.T)
+        np.fill_diagonal(corr, 1.0)
+        vals, vecs = np.linalg.eigh(corr)
+        corr = (vecs * np.maximum(vals, 1e-8)) @ vecs.T
+        self.scale, self.chol = d, np.linalg.cholesky(corr)
+        self.logdet = 2 * float(np.sum(np.log(np.diag(self.chol)))) + 2 * float(np.sum(np.log(d)))
+
+    def rvs(self, n, rng):
+        """(n, d) draws."""
+        z = rng.standard_normal((int(n), len(self.mu))) @ self.chol.T
+        g = rng.chisquare(self.df, int(n)) / self.df
+        return self.mu + self.scale * (z / np.sqrt(g)[:, None])
+
+    def logpdf(self, x):
+        """(n,) log densities at ``x`` (n, d)."""
+        from scipy.linalg import solve_triangular
+        from scipy.special import gammaln
+
+        d, nu = len(self.mu), self.df
+        y = (np.atleast_2d(x) - self.mu) / self.scale
+        u = solve_triangular(self.chol, y.T, lower=True)
+        m = np.sum(u**2, axis=0)
+        return (gammaln(0.5 * (nu + d)) - gammaln(0.5 * nu) - 0.5 * d * math.log(nu * math.pi) - 0.5 * self.logdet
+                - 0.5 * (nu + d) * np.log1p(m / nu))
 
 
 def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000, max_rounds=6, widen=WIDEN,
@@ -207,19 +245,21 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
     Returns (samples (N, ndim), ln L_exact (N,), log-weights (N,) with logsumexp = ln Z, ln Z, its error, Kish ESS,
     rounds).
     """
-    from scipy.stats import multivariate_t
-
     rng = np.random.default_rng(seed)
-    mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64), np.asarray(logw0, dtype=np.float64))
+    floor = 1e-8 * (prior.hi - prior.lo)
+    logw0 = np.asarray(logw0, dtype=np.float64)
+    ok0 = np.isfinite(logw0)
+    mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
+    ndim = len(mu)
     proposals, xs, logls, lls = [], [], [], []
     scale = float(widen)
     logw, ess = None, 0.0
     for r in range(int(max_rounds)):
-        q = multivariate_t(loc=mu, shape=cov * scale**2, df=df, allow_singular=True)
-        x = np.atleast_2d(q.rvs(size=int(n_per_round), random_state=rng))
+        q = StudentT(mu, cov * scale**2, df, floor)
+        x = q.rvs(n_per_round, rng)
         proposals.append(q)
         xs.append(x)
-        logp = np.array([prior.log_density(t) for t in x])
+        logp = np.array([prior.log_density(t) if np.all(np.isfinite(t)) else -np.inf for t in x])
         ll = np.full(len(x), -np.inf)
         ok = np.isfinite(logp)
         if ok.any():
@@ -229,12 +269,19 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000
         allx, target = np.concatenate(xs), np.concatenate(logls)
         # deterministic mixture of every proposal so far (equal draws per round)
         logq = logsumexp(np.stack([p.logpdf(allx) for p in proposals]), axis=0) - math.log(len(proposals))
-        logw = np.where(np.isfinite(target), target - logq, -np.inf)
+        logw = np.where(np.isfinite(target) & np.isfinite(logq), target - logq, -np.inf)
         ess = kish_ess(logw)
         if ess >= ess_target or not np.isfinite(logw).any():
             break
-        mu, cov = _weighted_moments(allx[np.isfinite(logw)], logw[np.isfinite(logw)])
-        scale = 1.5
+        ok = np.flatnonzero(np.isfinite(logw))
+        if ess >= 2 * ndim:  # enough weight spread: the weighted moments, widened a little
+            mu, cov = _weighted_moments(allx[ok], logw[ok])
+            scale = 1.5
+        else:  # too few effective samples (the exact posterior is narrower or elsewhere): shrink onto the elite,
+            # the best-weighted 4 x ndim samples (cross-entropy method), unwidened
+            elite = ok[np.argsort(logw[ok])[::-1][: max(4 * ndim, 2)]]
+            mu, cov = allx[elite].mean(axis=0), np.cov(allx[elite].T).reshape(ndim, ndim)
+            scale = 1.0
     n = len(logw)
     logz = float(logsumexp(logw) - math.log(n))
     w = np.exp(logw - logsumexp(logw)) * n
@@ -301,6 +348,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                 evaluate, result.prior, theta_emu, res.logwt, seed=seed)
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], ess=round(ess, 1),
                         n_exact=int(evaluate.calls), rounds=int(rounds), clipped=0, clipped_weight_fraction=0.0)
+    logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
     info["trusted"] = bool(info["ess"] >= ess_min)
     info["wall_time_s"] = time.time() - t0
     info["logz"] = float(logz)
