@@ -8,6 +8,7 @@
 - ``run.json``: settings, versions, forward model, wall time, likelihood calls, time per call;
 - ``summary_emulator.json`` after a simulator-exact finish (galsr.finish): the emulator-only posterior.
 """
+import logging
 import os
 import warnings
 
@@ -58,10 +59,16 @@ def plot_corner(path, equal, prior, truth):
         return False
     lo, hi = x.min(axis=0), x.max(axis=0)
     pad = np.where(hi > lo, 0.0, 1e-6 * np.maximum(np.abs(lo), 1.0))  # a collapsed posterior still plots
-    fig = corner.corner(x, range=list(zip(lo - pad, hi + pad)), labels=[PARAM_NAMES[i] for i in idx],
-                        truths=None if truth is None else truth[idx], quantiles=[0.16, 0.5, 0.84],
-                        show_titles=True, title_fmt=".3g", title_kwargs={"fontsize": 8},
-                        label_kwargs={"fontsize": 8}, truth_color="tab:red")
+    # corner logs one "Too few points to create valid contours" per panel of a narrow posterior: dozens of lines
+    # that say nothing the figure does not show
+    logging.disable(logging.WARNING)
+    try:
+        fig = corner.corner(x, range=list(zip(lo - pad, hi + pad)), labels=[PARAM_NAMES[i] for i in idx],
+                            truths=None if truth is None else truth[idx], quantiles=[0.16, 0.5, 0.84],
+                            show_titles=True, title_fmt=".3g", title_kwargs={"fontsize": 8},
+                            label_kwargs={"fontsize": 8}, truth_color="tab:red")
+    finally:
+        logging.disable(logging.NOTSET)
     save_figure(fig, path, dpi=70)
     return True
 
