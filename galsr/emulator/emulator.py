@@ -163,7 +163,7 @@ class Emulator:
                     info = self.centre_head.correct_one(y.numpy(), p, self._head_weights)
                 else:
                     y, info = self.centre_head(y, p)
-            out = self.transform.inverse_(y).numpy().astype(np.float64)
+            out = self.transform.inverse_(y).astype(np.float64)
         return (out[0] if single else out), info
 
     def __call__(self, params):

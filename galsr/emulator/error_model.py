@@ -11,6 +11,7 @@ Two models, one interface (``predict(params) -> (N, 4, n, n)``, ``to_file() -> (
   scale that makes 68.3 % of held-out residuals in the cell fall within 1 sigma and 95.4 % within 2 sigma as
   closely as one Gaussian scale can (``fit_scale``); it is fitted by galsr.training.error_calibration.
 """
+import bisect
 import math
 
 import numpy as np
@@ -109,6 +110,7 @@ class BinnedErrorModel(_ErrorModel):
         self.hr_centres = np.asarray(hr_grid.centres, dtype=np.float64)
         self.lr_centres = np.asarray(lr_grid.centres, dtype=np.float64)
         self.lr_pixel = float(lr_grid.pixel_kpc)
+        self._log_lr_pixel = math.log10(self.lr_pixel)
         self._by_distance = np.ascontiguousarray(np.moveaxis(self.table, 3, 2))  # (bulge, offset, distance, C)
         # distance bins around a centre on a grid of half HR pixels, twice the field wide: any centre's map is a
         # strided slice of it
@@ -122,17 +124,17 @@ class BinnedErrorModel(_ErrorModel):
         is a slice of a template at half-pixel resolution (the centre rounded to 1/2 HR pixel, 1/8 LR pixel), so it
         costs no arithmetic per pixel."""
         p = np.atleast_2d(params)
-        x0, y0 = p[:, X0], p[:, Y0]
-        bulge = np.digitize(p[:, BULGE_RADIUS] - math.log10(self.lr_pixel), BULGE_EDGES)
-        off = np.hypot(*(np.min(np.abs(c[:, None] - self.lr_centres[None, :]), axis=1) for c in (x0, y0)))
-        offset = np.digitize(off / self.lr_pixel, OFFSET_EDGES)
-        n = len(self.hr_centres)
+        n, t0 = len(self.hr_centres), self._template_centre
         half = 0.5 * (self.hr_centres[1] - self.hr_centres[0])
-        kx = np.rint((x0 - self.hr_centres[0]) / half).astype(np.int64)
-        ky = np.rint((y0 - self.hr_centres[0]) / half).astype(np.int64)
-        t0 = self._template_centre
-        dist = np.stack([self._template[t0 - b:t0 - b + 2 * n:2, t0 - a:t0 - a + 2 * n:2] for a, b in zip(kx, ky)])
-        return bulge, offset, dist
+        bulge, offset, dist = [], [], []
+        for row in p:  # a handful of scalars per galaxy: plain Python is cheaper than numpy here
+            bulge.append(bisect.bisect_right(BULGE_EDGES, row[BULGE_RADIUS] - self._log_lr_pixel))
+            off = math.hypot(*(((row[k] - self.lr_centres[0]) / self.lr_pixel + 0.5) % 1.0 - 0.5 for k in (X0, Y0)))
+            offset.append(bisect.bisect_right(OFFSET_EDGES, off))
+            kx = round((row[X0] - self.hr_centres[0]) / half)
+            ky = round((row[Y0] - self.hr_centres[0]) / half)
+            dist.append(self._template[t0 - ky:t0 - ky + 2 * n:2, t0 - kx:t0 - kx + 2 * n:2])
+        return np.array(bulge), np.array(offset), np.stack(dist)
 
     def predict(self, params):
         """(N, C, n, n) float64 1-sigma errors for parameter rows (N, 18)."""
