@@ -24,6 +24,8 @@ def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1)
     and 95th-percentile error of the emulated maps (relative for brightness, dispersion and M/L; for the velocity
     relative to the local rms speed sqrt(v^2 + sigma^2), and in km/s).
     """
+    if int(n_galaxies) < 2:
+        raise ValueError(f"n_galaxies must be >= 2, got {n_galaxies}")
     emulator.set_num_threads(threads)  # numba and torch
     space = ParameterSpace(bounds=np.asarray(emulator.bounds), redshift=emulator.redshift)
     params = space.sample_lhs(n_galaxies, seed=seed)

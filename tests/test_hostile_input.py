@@ -247,7 +247,7 @@ def test_tune_names_a_busy_port(tmp_path):
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 @pytest.mark.parametrize("reader", ["galaxy", "emulator", "dataset", "config"])
 def test_only_regular_files_are_read(tmp_path, kind, reader):
-    from galsr.commands.train import load_config
+    from galsr.training.train import load_config
     from galsr.simulator import load_dataset
 
     path = "/dev/zero"
@@ -334,7 +334,7 @@ def test_emulator_refuses_parameters_outside_the_physical_cuts():
     ('{"n0": 100000}', "n0 must be >= 1 and <= 512"),
 ])
 def test_training_config_values_are_typed_strictly(tmp_path, text, key):
-    from galsr.commands.train import load_config
+    from galsr.training.train import load_config
     from galsr.training.train import resolve_config
 
     (tmp_path / "cfg.json").write_text(text)

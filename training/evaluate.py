@@ -80,6 +80,8 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
         "ratios": {label: L1 / L1 of the emulator}}; metrics as training.metrics.ErrorAccumulator.summary()
         plus n_parameters and latency_ms {"network_b1", "network_b64", "emulator_b1", "emulator_b64"}.
     """
+    if int(n_examples) < 0:
+        raise ValueError(f"n_examples must be >= 0, got {n_examples}")
     main = load_emulator(model_path)
     info = dataset_info(dataset_path)
     _check_grids(main.metadata, info, model_path, dataset_path)

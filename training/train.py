@@ -71,6 +71,20 @@ class TrainResult:
     config: dict = field(default_factory=dict)
 
 
+def load_config(path):
+    """A JSON object from ``path``, a regular file of at most 1 MiB (ValueError naming the file otherwise)."""
+    from galsr.simulator.limits import regular_file
+
+    try:
+        with open(regular_file(path, "config", max_bytes=1 << 20)) as fh:
+            cfg = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config {path}: not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config {path}: expected a JSON object, got {type(cfg).__name__}")
+    return cfg
+
+
 def resolve_config(config=None, epochs=None):
     """Thesis defaults + the model's architecture defaults + ``config``; ValueError naming the key for unknown keys
     and for values of the wrong JSON type (booleans must be true/false, numbers finite and in INT_RANGES /

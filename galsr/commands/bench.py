@@ -19,8 +19,6 @@ def run(args):
     from galsr.benchmark import benchmark_emulator, format_report
     from galsr.emulator import Emulator
 
-    if args.n < 2:
-        raise ValueError(f"--n must be >= 2, got {args.n}")
     emulator = Emulator.load(args.emulator) if args.emulator else Emulator.default()
     result = benchmark_emulator(emulator, n_galaxies=args.n, seed=args.seed, repeats=args.repeats,
                                 threads=args.threads)

@@ -27,8 +27,6 @@ def run(args):
     """Evaluate and print the table. Returns 0."""
     from galsr.training.evaluate import evaluate, format_table
 
-    if args.examples < 0:
-        raise ValueError(f"--examples must be >= 0, got {args.examples}")
     res = evaluate(args.model, args.dataset, baselines=args.baseline, max_val=args.max_val, out_dir=args.out,
                    n_examples=args.examples if args.out else 0, latency=not args.no_latency, threads=args.threads,
                    seed=args.seed)

@@ -27,29 +27,11 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def load_config(path):
-    """A JSON object from ``path``, a regular file of at most 1 MiB (ValueError naming the file otherwise)."""
-    import json
-
-    from galsr.simulator.limits import regular_file
-
-    try:
-        with open(regular_file(path, "--config", max_bytes=1 << 20)) as fh:
-            cfg = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--config {path}: not valid JSON ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise ValueError(f"--config {path}: expected a JSON object, got {type(cfg).__name__}")
-    return cfg
-
-
 def run(args):
     """Train; print the best validation L1 and the files written. Returns 0."""
-    from galsr.training.train import train
+    from galsr.training.train import load_config, train
 
     config = load_config(args.config) if args.config else None
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     res = train(args.dataset, args.out, config, epochs=args.epochs, seed=args.seed, resume=args.resume,
                 overwrite=args.overwrite, progress=True, max_train=args.max_train, max_val=args.max_val,
                 num_threads=args.threads,

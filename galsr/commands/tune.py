@@ -49,7 +49,7 @@ def run(args):
 
     from galsr.training.tuning.driver import tune
 
-    from galsr.commands.train import load_config
+    from galsr.training.train import load_config
 
     base = load_config(args.config) if args.config else None
     res = tune(args.dataset, args.out, n_iterations=args.n_iterations, min_budget=args.min_budget,
