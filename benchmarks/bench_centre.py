@@ -14,16 +14,14 @@ import os
 import sys
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import machine_line  # noqa: E402
 
 from galsr.emulator import Emulator  # noqa: E402
-from galsr.emulator.architectures import build_model  # noqa: E402
 from galsr.emulator.latency import paired_call_times  # noqa: E402
 from galsr.simulator import ParameterSpace, simulate  # noqa: E402
-from galsr.training.region_metrics import RegionAccumulator, format_region_table  # noqa: E402
+from galsr.training.region_metrics import format_region_table, region_summaries  # noqa: E402
 
 
 def main():
@@ -38,19 +36,7 @@ def main():
     first = next(iter(emus.values()))
     params = ParameterSpace(bounds=first.bounds, redshift=first.redshift).sample_lhs(args.n, seed=args.seed)
     truth = simulate(params, first.hr_grid, first.redshift)
-    summaries = {}
-    for label, emu in emus.items():
-        acc = RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc)
-        for start in range(0, len(params), 256):
-            p = params[start:start + 256]
-            maps, err = emu.predict(p, return_error=True)
-            acc.update(maps, truth[start:start + 256], p, err)
-        summaries[label] = acc.summary()
-    bic = RegionAccumulator(first.hr_grid, first.lr_grid.pixel_kpc)
-    x = torch.from_numpy(first.transform.forward(first.simulate_lr(params)).astype(np.float32))
-    with torch.inference_mode():
-        bic.update(first.transform.inverse(build_model("bicubic", channels=4)(x).double()).numpy(), truth, params)
-    summaries["bicubic"] = bic.summary()
+    summaries = region_summaries(list(emus.items()), params, lambda a, b: truth[a:b])
     print(f"\n{args.n} held-out galaxies (seed {args.seed}); pixels brighter than 1e-3 of the peak\n")
     print(format_region_table(summaries))
     items = list(params[:64])

@@ -16,7 +16,7 @@ from galsr.simulator.fileio import save_figure, write_text_atomic
 from galsr.training.data import PairDataset, dataset_info
 from galsr.emulator.file_format import load_emulator
 from galsr.training.metrics import evaluate_model, residual_units
-from galsr.training.region_metrics import RegionAccumulator, format_region_table
+from galsr.training.region_metrics import format_region_table, region_summaries
 from galsr.emulator.architectures import build_model, inference_model, n_parameters
 from galsr.emulator.latency import latency_ms, network_latency_ms
 from galsr.emulator.transform import MapTransform
@@ -128,32 +128,16 @@ def evaluate(model_path, dataset_path, *, baselines=(), max_val=None, out_dir=No
 
 
 def evaluate_regions(emulators, val, block=256):
-    """Errors by distance from the galaxy centre (galsr.training.region_metrics) of whole emulators (LR simulation,
-    network, centre head, predicted errors) and of bicubic up-sampling, on the galaxies of ``val`` (PairDataset):
-    {label: RegionAccumulator.summary()} for ``emulators`` [(label, emulator file path)] and "bicubic"."""
+    """Errors by distance from the galaxy centre of whole emulators and of bicubic up-sampling on the galaxies of
+    ``val`` (PairDataset): galsr.training.region_metrics.region_summaries for ``emulators`` [(label, emulator file
+    path)]."""
     from galsr.emulator import Emulator
     from galsr.simulator.dataset_file import open_dataset_file
 
     with open_dataset_file(val.path) as f:
         params = f["params"][()][val.rows]
-    bicubic = build_model("bicubic", channels=val.transform.n_channels)
-    accs = {}
-    for label, path in emulators:
-        emu = Emulator.load(path)
-        accs[label] = RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc)
-        for start in range(0, len(val), block):
-            idx = np.arange(start, min(start + block, len(val)))
-            maps, err = emu.predict(params[idx], return_error=True)
-            accs[label].update(maps, val.physical(idx, "hr"), params[idx], err)
-        if "bicubic" not in accs:
-            accs["bicubic"] = RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc)
-            for start in range(0, len(val), block):
-                idx = np.arange(start, min(start + block, len(val)))
-                x, _ = val.batch(idx)
-                with torch.inference_mode():
-                    up = val.transform.inverse(bicubic(x).double()).numpy()
-                accs["bicubic"].update(up, val.physical(idx, "hr"), params[idx])
-    return {label: acc.summary() for label, acc in accs.items()}
+    emus = [(label, Emulator.load(path)) for label, path in emulators]
+    return region_summaries(emus, params, lambda a, b: val.physical(np.arange(a, b), "hr"), block)
 
 
 def _retarget(ef, tf):

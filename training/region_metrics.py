@@ -96,6 +96,34 @@ class RegionAccumulator:
         return out
 
 
+def region_summaries(emulators, params, truth_of, block=256):
+    """Region summaries {label: RegionAccumulator.summary()} of whole emulators (LR simulation, network, centre head,
+    predicted errors) and of bicubic up-sampling of the first one's LR maps ("bicubic"), on galaxies ``params``
+    (N, 18) whose true HR maps ``truth_of(start, stop)`` returns for rows [start, stop).
+
+    Args:
+        emulators: list of (label, galsr.Emulator), all on the same grids.
+    """
+    import torch
+
+    from galsr.emulator.architectures import build_model
+
+    first = emulators[0][1]
+    bicubic = build_model("bicubic", channels=len(first.channels))
+    accs = {label: RegionAccumulator(emu.hr_grid, emu.lr_grid.pixel_kpc) for label, emu in emulators}
+    accs["bicubic"] = RegionAccumulator(first.hr_grid, first.lr_grid.pixel_kpc)
+    for start in range(0, len(params), block):
+        p = params[start:start + block]
+        truth = truth_of(start, start + len(p))
+        for label, emu in emulators:
+            maps, err = emu.predict(p, return_error=True)
+            accs[label].update(maps, truth, p, err)
+        x = torch.from_numpy(first.transform.forward(first.simulate_lr(p)).astype(np.float32))
+        with torch.inference_mode():
+            accs["bicubic"].update(first.transform.inverse(bicubic(x).double()).numpy(), truth, p)
+    return {label: acc.summary() for label, acc in accs.items()}
+
+
 def format_region_table(summaries):
     """Markdown table of one or more region summaries ({label: RegionAccumulator.summary()}): per band, median and
     p95 per channel, and the calibration shares where present."""
