@@ -2,7 +2,7 @@
 finish (galsr.finish).
 
     python benchmarks/bench_coverage.py --out DIR [--mocks 50] [--arms emulator finish simulator] [--free six|all]
-                                        [--workers 1] [--seed 0] [--snr 30] [--report]
+                                        [--workers 1] [--seed 0] [--snr 30] [--emulator FILE] [--report]
 
 Mock k has parameters drawn from the prior (Latin hypercube with seed 10000 x seed + k, physical cuts applied) and the
 default MaNGA-like noise of galsr.noise at S/N ``--snr`` (noise seed = seed + k) on the emulator's grid. ``--free six``
@@ -76,7 +76,7 @@ def run_mock(k, arms, free, args, out):
     kw = dict(workers=args.workers, fixed=fixed, seed=args.seed + k)
     if "emulator" in todo or "finish" in todo:
         t0 = time.time()
-        emu = fit(galaxy, forward="emulator", **kw)
+        emu = fit(galaxy, forward="emulator", emulator=args.emulator, **kw)
         t_emu = time.time() - t0
         if "emulator" in todo:
             write_json_atomic(os.path.join(out, f"mock{k:03d}_emulator.json"),
@@ -189,6 +189,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--snr", type=float, default=30.0)
     ap.add_argument("--report", action="store_true", help="only aggregate the finished fits")
+    ap.add_argument("--emulator", help="emulator file (default: the shipped one)")
     args = ap.parse_args()
     free = SIX if args.free == "six" else PARAM_NAMES
     out = os.path.join(args.out, args.free)

@@ -3,7 +3,7 @@ simulation, on the same mock with the same dynesty settings and seed: end-to-end
 against the simulator run), likelihood calls, time per call and posterior medians side by side; then a recovery
 study over several mocks with the emulator (all 18 parameters free).
 
-    python benchmarks/bench_fit.py [--nlive N] [--free 6] [--mocks 4] [--workers 2]
+    python benchmarks/bench_fit.py [--nlive N] [--free 6] [--mocks 4] [--workers 2] [--emulator FILE]
 
 Sampler settings: galsr.fitting.DEFAULTS unless --nlive / --dlogz are given; the mock has the default MaNGA-like
 noise (galsr.noise) at S/N 30.
@@ -24,6 +24,7 @@ from galsr.finish import finish_fit  # noqa: E402
 from galsr.fitting import fit  # noqa: E402
 from galsr.mock import example_parameters, make_mock  # noqa: E402
 from galsr.simulator import HR_GRID, PARAM_NAMES, ParameterSpace  # noqa: E402
+from galsr.simulator.fileio import write_text_atomic  # noqa: E402
 
 ORDER = ("log10_disc2_mass", "inclination", "orientation", "log10_disc1_mass", "log10_bulge_mass", "ML_d2",
          "log10_disc2_radius", "k2", "log10_halo_fraction", "x0", "y0", "ML_b", "ML_d1", "k1", "gamma",
@@ -32,8 +33,8 @@ ORDER = ("log10_disc2_mass", "inclination", "orientation", "log10_disc1_mass", "
 
 def _run(galaxy, forward, free, args):
     fixed = {n: float(galaxy.truth[i]) for i, n in enumerate(PARAM_NAMES) if n not in free}
-    return fit(galaxy, forward=forward, nlive=args.nlive, workers=args.workers, fixed=fixed, seed=args.seed,
-               dlogz=args.dlogz)
+    return fit(galaxy, forward=forward, emulator=args.emulator, nlive=args.nlive, workers=args.workers, fixed=fixed,
+               seed=args.seed, dlogz=args.dlogz)
 
 
 def speed_comparison(args):
@@ -99,14 +100,14 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the numbers here")
+    ap.add_argument("--emulator", help="emulator file (default: the shipped one)")
     args = ap.parse_args()
     print(machine_line())
     out = {"speed": speed_comparison(args)}
     if args.mocks:
         out["recovery"] = recovery_study(args)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2, default=str)
+        write_text_atomic(args.json, json.dumps(out, indent=2, default=str))
 
 
 if __name__ == "__main__":

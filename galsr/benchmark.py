@@ -15,7 +15,7 @@ from galsr.simulator.convergence import relative_changes
 def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1):
     """Speed and accuracy of ``emulator`` against ``simulate(params, emulator.hr_grid)`` on random galaxies.
 
-    Returns a dict: per-galaxy median latencies (ms) of the emulator (LR simulation, network, centre head and its
+    Returns a dict: per-galaxy median latencies (ms) of the emulator (LR simulation, network, central patch and its
     per-galaxy error prediction: ``emulator.predict(p, return_error=True)``, what a fit calls) and of the converged
     HR simulation at batch 1 with ``threads`` threads (each model called back to back over the galaxies, the two
     alternating repeat by repeat), their ratio (and the median of per-galaxy ratios), the network's share of the
@@ -50,7 +50,7 @@ def benchmark_emulator(emulator, n_galaxies=64, seed=2026, repeats=3, threads=1)
         "machine": platform.processor() or platform.machine(),
         "emulator_ms": t_emu * 1e3, "hr_simulation_ms": t_hr * 1e3, "speedup": t_hr / t_emu,
         "network_ms": t_net * 1e3, "network_share": t_net / t_emu,
-        "centre_head": emulator.centre_head is not None, "error_model": emulator.error_model.kind,
+        "centre_patch": emulator.centre_patch, "error_model": emulator.error_model.kind,
         "speedup_median_of_pairs": float(np.median(times[1] / times[0])),  # same galaxy, same repeat
         "emulator_batch64_ms_per_galaxy": t_batch * 1e3, "errors": errors,
         "median_error_worst_map": max(errors[n]["median"] for n in names),
@@ -64,7 +64,8 @@ def format_report(r):
         f"  converged HR simulation : {r['hr_simulation_ms']:8.3f} ms per galaxy (batch 1)",
         f"  emulator with errors    : {r['emulator_ms']:8.3f} ms per galaxy (batch 1), "
         f"{r['emulator_batch64_ms_per_galaxy']:.3f} ms at batch 64 (LR simulation, network"
-        f"{', centre head' if r['centre_head'] else ''}, {r['error_model']} error model)",
+        f"{', central patch %d x %d' % (r['centre_patch'], r['centre_patch']) if r['centre_patch'] else ''}, "
+        f"{r['error_model']} error model)",
         f"  of which the network    : {r['network_ms']:8.3f} ms ({100 * r['network_share']:.0f} %)",
         f"  speed-up                : {r['speedup']:8.1f} x (median of paired ratios "
         f"{r['speedup_median_of_pairs']:.1f} x)",

@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("simulate", "mock", "generate", "train", "train_head", "evaluate", "calibrate", "fit", "tune",
+COMMANDS = ("simulate", "mock", "generate", "train", "evaluate", "calibrate", "fit", "tune",
             "tune_worker", "bench")
 
 

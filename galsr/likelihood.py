@@ -3,27 +3,33 @@ kept apart from the forward model that makes the maps (as astropy.modeling keeps
 
 ln L = -1/2 sum over usable pixels of [ (d - m)^2 / s^2 + ln(2 pi s^2) ],   s^2 = s_data^2 + s_model^2,
 
-over the maps present, in the comparison units of galsr.simulator.fit_units (brightness in dex, v and sigma in
-km/s, M/L in Msun/Lsun). s_model is the forward model's predicted error for these parameters (the emulator's; None
-for the simulator): because it depends on the parameters, the ln(2 pi s^2) term is recomputed whenever it changes,
-or the sampler would favour parameters where the model claims to be bad.
+over the maps present, each in the units its noise is Gaussian in: brightness in Lsun/kpc^2 (flux noise is
+Gaussian in flux, not in its logarithm), v and sigma in km/s, M/L in Msun/Lsun. Comparing brightness in dex instead
+biases a fit: log10 of a noisy flux is low by about s_rel^2 / (2 ln 10) dex, a few 1e-4 dex at S/N 30, and with
+thousands of pixels constraining a mass to 1e-4 dex that moved the best fit by 6-7 of its own widths
+(benchmarks/bench_coverage.py, simulator-only). s_model is the forward model's predicted error for these parameters
+(the emulator's, in the comparison units of galsr.simulator.fit_units, brightness in dex, turned into flux at the
+model's brightness: s = m ln 10 s_dex; None for the simulator): because it depends on the parameters, the
+ln(2 pi s^2) term is recomputed whenever it is present, or the sampler would favour parameters where the model
+claims to be bad.
 """
 import math
 
 import numpy as np
 
-from galsr.simulator.fit_units import BRIGHTNESS, brightness_error_to_dex, brightness_to_dex
+from galsr.simulator.fit_units import BRIGHTNESS, LN10
 
 LN_2PI = math.log(2.0 * math.pi)
 
 
 class FitData:
-    """The usable pixels of a galaxy's maps as flat arrays in the comparison units.
+    """The usable pixels of a galaxy's maps as flat arrays in physical units.
 
     Attributes:
         pixels: list of (channel, flat pixel indices (k,) int) per map present.
         values: list of (k,) float64 data values; variances: list of (k,) float64 data variances.
         n_pixels: int, pixels in the likelihood.
+        data_norm: float, sum of -1/2 ln(2 pi s_data^2) (the normalisation without model errors).
     """
 
     def __init__(self, galaxy):
@@ -32,43 +38,44 @@ class FitData:
             ok = galaxy.usable(c)
             if not ok.any():
                 continue
-            d, s = galaxy.maps[c][ok], galaxy.errors[c][ok]
-            if c == BRIGHTNESS:
-                d, s = brightness_to_dex(d), brightness_error_to_dex(d, s)
             self.pixels.append((c, np.flatnonzero(ok.ravel())))
-            self.values.append(d)
-            self.variances.append(s**2)
+            self.values.append(galaxy.maps[c][ok].astype(np.float64))
+            self.variances.append(galaxy.errors[c][ok].astype(np.float64) ** 2)
         if not self.pixels:
             raise ValueError("no usable pixel in any map: nothing to fit")
         self.n_pixels = int(sum(len(v) for v in self.values))
-        self._cache = (None, None, None)  # (model errors object, total variances, normalisation)
+        self.data_norm = -0.5 * sum(float(np.sum(np.log(v))) + LN_2PI * len(v) for v in self.variances)
 
-    def _total_variances(self, model_errors):
-        """(variances per map, sum of -1/2 ln(2 pi s^2)) with the model's errors (4, n, n) or None added; the last
-        result is reused while the same error array comes back (a model with fixed error maps)."""
-        cached_for, var, norm = self._cache
-        if var is not None and cached_for is model_errors:
-            return var, norm
-        var = [v if model_errors is None else v + model_errors[c].ravel()[idx] ** 2
-               for (c, idx), v in zip(self.pixels, self.variances)]
-        norm = -0.5 * sum(float(np.sum(np.log(v))) + LN_2PI * len(v) for v in var)
-        self._cache = (model_errors, var, norm)
-        return var, norm
+    def terms(self, model_maps, model_errors=None):
+        """Per map present: (data (k,), model (k,), total variance (k,)) at the usable pixels, the model's errors
+        (4, n, n) in the comparison units (brightness in dex) added in quadrature in the map's own units."""
+        for (c, idx), d, v in zip(self.pixels, self.values, self.variances):
+            m = model_maps[c].ravel()[idx]
+            if model_errors is not None:
+                e = model_errors[c].ravel()[idx]
+                if c == BRIGHTNESS:
+                    e = e * LN10 * m
+                v = v + e * e
+            yield d, m, v
 
 
 def log_likelihood(data, model_maps, model_errors=None):
     """ln L (float) of model maps (4, n, n) in physical units against ``data`` (FitData), with the model's 1-sigma
     errors (4, n, n) in the comparison units (or None); -inf when a model value is not finite."""
-    var, norm = data._total_variances(model_errors)
-    chi2 = 0.0
-    for (c, idx), d, v in zip(data.pixels, data.values, var):
-        m = model_maps[c].ravel()[idx]
-        if c == BRIGHTNESS:
-            m = brightness_to_dex(np.maximum(m, 1e-300))
+    chi2, norm = 0.0, data.data_norm if model_errors is None else 0.0
+    for d, m, v in data.terms(model_maps, model_errors):
         chi2 += float(np.sum((d - m) ** 2 / v))
-    if not math.isfinite(chi2):
+        if model_errors is not None:
+            norm -= 0.5 * (float(np.sum(np.log(v))) + LN_2PI * len(v))
+    if not (math.isfinite(chi2) and math.isfinite(norm)):
         return -math.inf
     return norm - 0.5 * chi2
+
+
+def normalised_residuals(data, model_maps, model_errors=None):
+    """(d - m) / s over every usable pixel, (n_pixels,) float64: ln L = norm - 1/2 sum of their squares (what a
+    least-squares optimiser of the exact likelihood works on)."""
+    return np.concatenate([(d - m) / np.sqrt(v) for d, m, v in data.terms(model_maps, model_errors)])
 
 
 def log_likelihood_of_parameters(theta, prior, data, forward):

@@ -77,10 +77,11 @@ class Grid:
         fwhm = self.psf_fwhm_pho_kpc if which == "pho" else self.psf_fwhm_kin_kpc
         return None if fwhm is None else fwhm * FWHM_TO_SIGMA
 
-    def psf_kernel(self, which):
-        """1-D PSF kernel sampled at the evaluation spacing, unit sum, reaching >= 6 sigma; None without a PSF."""
+    def psf_kernel(self, which, truncation=PSF_TRUNCATION_SIGMAS):
+        """1-D PSF kernel sampled at the evaluation spacing, unit sum, reaching >= ``truncation`` sigma (6 unless a
+        lighter quadrature rule asks for less); None without a PSF."""
         sigma = self.psf_sigma(which)
-        return None if sigma is None else sampled_kernel(sigma, self.spacing)
+        return None if sigma is None else sampled_kernel(sigma, self.spacing, truncation)
 
     @property
     def pad(self):

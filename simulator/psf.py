@@ -65,10 +65,11 @@ def pixel_weights(coords, sigma, dx, s, edge0, npix, out):
             lo = hi
 
 
-def sampled_kernel(sigma, h):
-    """Unit-sum Gaussian of ``sigma`` (kpc) sampled at spacing ``h`` (kpc) out to >= 6 sigma; [1.] for None."""
+def sampled_kernel(sigma, h, truncation=PSF_TRUNCATION_SIGMAS):
+    """Unit-sum Gaussian of ``sigma`` (kpc) sampled at spacing ``h`` (kpc) out to >= ``truncation`` sigma (6 by
+    default); [1.] for None."""
     if sigma is None:
         return np.ones(1)
-    half = int(math.ceil(PSF_TRUNCATION_SIGMAS * sigma / h))
+    half = int(math.ceil(truncation * sigma / h))
     k = np.exp(-0.5 * (np.arange(-half, half + 1) * h / sigma) ** 2)
     return k / k.sum()

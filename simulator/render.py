@@ -17,6 +17,7 @@ Gauss-Legendre down to 1e-7 of its side, then the exact cylinder content), and t
 at their exact positions with the exact pixel integral of the PSF (simulator.psf.pixel_weights).
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -26,11 +27,8 @@ from galsr.simulator.fields import (SC_DLN_S, SC_DLN_Y, SC_G, SC_LN_S0, SC_LN_Y0
                      vint2_table)
 from galsr.simulator.psf import convolve_binned, pixel_weights
 
-_N_R = 24  # radial (ln R) Gauss-Legendre nodes of the polar square around the centre
-_N_PHI = 4  # angular nodes per octant
 _R_MIN = 1e-7  # innermost radius of the polar square, in units of its side (inside: the cylinder rule)
 _MAX_GL = 12
-_MAX_BLOCK = 6
 
 
 @njit(cache=True)
@@ -57,8 +55,34 @@ def _gauss_legendre_01(n):
     return 0.5 * (x + 1.0), 0.5 * w
 
 
-_GL_U_R, _GL_W_R = _gauss_legendre_01(_N_R)
-_GL_U_PHI, _GL_W_PHI = _gauss_legendre_01(_N_PHI)
+
+
+@dataclass(frozen=True)
+class QuadratureRule:
+    """How finely the adaptive centre is integrated (with the grid's ``centre_zoom`` Gauss-Legendre order):
+    ``block_max`` the largest block radius in evaluation cells, ``polar_r`` x ``polar_phi`` the ln R and per-octant
+    angular Gauss-Legendre nodes of the innermost square, ``psf_truncation`` the reach of the sampled PSF kernel in
+    Gaussian sigmas. ``CONVERGED_RULE`` is what the converged HR grid uses (docs/physics.md#grids-and-convergence)."""
+
+    block_max: int = 6
+    polar_r: int = 24
+    polar_phi: int = 4
+    psf_truncation: float = 6.0
+
+    def __post_init__(self):
+        if not (1 <= self.block_max <= 6 and 1 <= self.polar_r <= 64 and 1 <= self.polar_phi <= 16
+                and 2.0 <= self.psf_truncation <= 10.0):
+            raise ValueError(f"quadrature rule out of range: {self}")
+
+    def numba_arguments(self):
+        """(block_max, ln R nodes, ln R weights, angle nodes, angle weights) as render_one takes them."""
+        ur, wr = _gauss_legendre_01(self.polar_r)
+        up, wp = _gauss_legendre_01(self.polar_phi)
+        return (int(self.block_max), ur, wr, up, wp)
+
+
+#: The rule of the converged HR grid.
+CONVERGED_RULE = QuadratureRule()
 # unit Gauss-Legendre rules of 1.._MAX_GL nodes, row n holding the n-node rule (zero padded)
 _GL_U_BLOCK = np.zeros((_MAX_GL + 1, _MAX_GL))
 _GL_W_BLOCK = np.zeros((_MAX_GL + 1, _MAX_GL))
@@ -129,17 +153,17 @@ def _block_cuts(centre, cell, c, h, w):
 
 
 @njit(cache=True)
-def block_radius(d, h):
+def block_radius(d, h, max_block):
     """Evaluation cells c on each side of the central one that the adaptive block covers: out to 30 bulge scale
     radii and 8 projected disc scale lengths (where the grid's midpoint rule would still be inaccurate), at least
-    1 and at most _MAX_BLOCK."""
+    1 and at most ``max_block``."""
     reach = max(30.0 * d[1], 8.0 * d[5] * d[19], 8.0 * d[9] * d[19], 1.5 * h)
-    return min(max(int(math.ceil(reach / h - 0.5)), 1), _MAX_BLOCK)
+    return min(max(int(math.ceil(reach / h - 0.5)), 1), max_block)
 
 
 @njit(cache=True)
 def _centre_block(d, sl, series, totals, dtab, vtab, sc, xc, yc, h, c, n_gl, dx, s, edge0,
-                  npix, sig_pho, sig_kin, src, acc):
+                  npix, sig_pho, sig_kin, src, ur, wr, up, wp, acc):
     """Add to ``acc`` the (2c+1)^2 evaluation cells around the one nearest the centre (xc, yc), integrated
     accurately enough for cusps and tiny discs and deposited at their exact positions (module docstring).
 
@@ -168,8 +192,7 @@ def _centre_block(d, sl, series, totals, dtab, vtab, sc, xc, yc, h, c, n_gl, dx,
             for f in range(4):
                 lat[f, n, m] = wxs[m] * wys[n] * inv_cell * vals[f]
     cen = np.empty(4)
-    _polar_square(d, sl, series, totals, dtab, vtab, sc, w, _GL_U_R, _GL_W_R, _GL_U_PHI,
-                  _GL_W_PHI, cen)
+    _polar_square(d, sl, series, totals, dtab, vtab, sc, w, ur, wr, up, wp, cen)
     wx, wy = np.empty((npix, nq)), np.empty((npix, nq))
     cx, cy, one = np.empty((npix, 1)), np.empty((npix, 1)), np.empty(1)
     for c in range(5):
@@ -188,9 +211,10 @@ def _centre_block(d, sl, series, totals, dtab, vtab, sc, xc, yc, h, c, n_gl, dx,
 
 
 @njit(cache=True)
-def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_crit, G,
+def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp, rho_crit, G,
                tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out):
-    """Maps (4, npix, npix) of one galaxy ``p`` (18,) into ``out``; see the module docstring."""
+    """Maps (4, npix, npix) of one galaxy ``p`` (18,) into ``out``; see the module docstring (max_block, ur, wr,
+    up, wp: QuadratureRule.numba_arguments)."""
     d = derived_parameters(p, rho_crit)
     sl, series, totals = bulge_slice(d[2], tables, gamma0, dgamma)
     h = dx / s
@@ -207,7 +231,7 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
     jcx = int(round((d[15] - x_first) / h))
     jcy = int(round((d[16] - x_first) / h))
     has_centre = 0 <= jcx < nf and 0 <= jcy < nf
-    cb = block_radius(d, h)
+    cb = block_radius(d, h, max_block)
     block = zoom > 0 and has_centre and cb <= jcx < nf - cb and cb <= jcy < nf - cb
 
     fields = np.zeros((4, nf, nf))
@@ -232,7 +256,8 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
 
     if block:
         _centre_block(d, sl, series, totals, dtab, vtab, sc, x_first + jcx * h,
-                      x_first + jcy * h, h, cb, zoom, dx, s, edge0, npix, sig_pho, sig_kin, src, acc)
+                      x_first + jcy * h, h, cb, zoom, dx, s, edge0, npix, sig_pho, sig_kin, src, ur, wr, up, wp,
+                      acc)
 
     for py in range(npix):
         for px in range(npix):
@@ -245,9 +270,10 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_cr
 
 
 @njit(cache=True, parallel=True)
-def render_batch(params, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_crit, G,
-                 tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out):
+def render_batch(params, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp, rho_crit,
+                 G, tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out):
     """render_one over the rows of ``params`` (N, 18) into ``out`` (N, 4, npix, npix), galaxies in parallel."""
     for i in prange(params.shape[0]):
-        render_one(params[i], npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, rho_crit, G,
+        render_one(params[i], npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp,
+                   rho_crit, G,
                    tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out[i])

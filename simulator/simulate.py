@@ -9,7 +9,7 @@ from galsr.simulator.cosmology import check_redshift, rho_crit
 from galsr.simulator.grid import Grid
 from galsr.simulator.params import ParameterSpace
 from galsr.simulator.psf import binned_kernel
-from galsr.simulator.render import render_batch, render_one
+from galsr.simulator.render import CONVERGED_RULE, QuadratureRule, render_batch, render_one
 
 _SPACES = {}
 
@@ -21,18 +21,19 @@ def _space(redshift):
 
 
 @lru_cache(maxsize=32)
-def _kernel_arguments(grid):
-    """The grid's part of the numba call: sizes, padding and pixel-binned PSF kernels (cached per grid)."""
+def _kernel_arguments(grid, rule):
+    """The grid's part of the numba call: sizes, padding, pixel-binned PSF kernels and the centre's quadrature
+    (cached per grid and rule)."""
     s = grid.oversample
-    k_pho, k_kin = grid.psf_kernel("pho"), grid.psf_kernel("kin")
+    k_pho, k_kin = grid.psf_kernel("pho", rule.psf_truncation), grid.psf_kernel("kin", rule.psf_truncation)
     k_pho = np.ones(1) if k_pho is None else k_pho
     k_kin = np.ones(1) if k_kin is None else k_kin
     pad = max(len(k_pho), len(k_kin)) // 2
     return (grid.npix, grid.pixel_kpc, s, pad, binned_kernel(k_pho, s), binned_kernel(k_kin, s),
-            grid.psf_sigma("pho") or 0.0, grid.psf_sigma("kin") or 0.0, grid.centre_zoom)
+            grid.psf_sigma("pho") or 0.0, grid.psf_sigma("kin") or 0.0, grid.centre_zoom) + rule.numba_arguments()
 
 
-def simulate(params, grid, redshift=0.03, check=True):
+def simulate(params, grid, redshift=0.03, check=True, rule=CONVERGED_RULE):
     """Simulate the four maps of one or more galaxies.
 
     Parameters
@@ -45,6 +46,9 @@ def simulate(params, grid, redshift=0.03, check=True):
         Sets the critical density of the NFW halo (the grid is already in kpc).
     check : bool
         Validate parameters against the prior box (NaN, bounds). The physical cuts are not enforced here.
+    rule : simulator.render.QuadratureRule
+        Quadrature of the adaptive centre and reach of the PSF kernels (default: the converged HR grid's; the
+        emulator's central patch uses a lighter one, simulator.centre_patch).
 
     Returns
     -------
@@ -54,13 +58,15 @@ def simulate(params, grid, redshift=0.03, check=True):
     """
     if not isinstance(grid, Grid):
         raise ValueError(f"grid must be a simulator.Grid, got {type(grid).__name__}")
+    if not isinstance(rule, QuadratureRule):
+        raise ValueError(f"rule must be a simulator.render.QuadratureRule, got {type(rule).__name__}")
     z = check_redshift(redshift)
     space = _space(z)
     arr = space.validate(params) if check else np.atleast_2d(np.asarray(params, dtype=np.float64))
     single = np.ndim(params) == 1 or isinstance(params, dict)
     arr = np.ascontiguousarray(arr)
     out = np.empty((arr.shape[0], 4, grid.npix, grid.npix))
-    args = _kernel_arguments(grid) + (rho_crit(z), G, bulge.TABLES, bulge.GAMMA0, bulge.DGAMMA, bulge.LN_S0,
+    args = _kernel_arguments(grid, rule) + (rho_crit(z), G, bulge.TABLES, bulge.GAMMA0, bulge.DGAMMA, bulge.LN_S0,
                                       bulge.DLN_S, disc.LN_G_TABLE, disc.LN_Y0, disc.DLN_Y)
     if arr.shape[0] == 1:  # no thread launch for the batch-1 latency that a sampler pays
         render_one(arr[0], *args, out[0])

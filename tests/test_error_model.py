@@ -83,7 +83,7 @@ def test_calibrated_emulator_saves_loads_and_predicts(tmp_path):
 def test_likelihood_log_determinant_by_hand():
     """Two usable pixels of one map: ln L = -1/2 sum[(d-m)^2/s^2 + ln(2 pi s^2)], s^2 = data^2 + model^2."""
     from galsr.galaxy import Galaxy
-    from galsr.likelihood import FitData, log_likelihood
+    from galsr.likelihood import FitData, log_likelihood, normalised_residuals
     from galsr.simulator import Grid
 
     grid = Grid(2, 1.0)
@@ -104,3 +104,26 @@ def test_likelihood_log_determinant_by_hand():
     # with a perfect model, claiming a larger model error is penalised by the determinant term, not rewarded
     exact = np.nan_to_num(maps)
     assert log_likelihood(data, exact, model_err * 10) < log_likelihood(data, exact, model_err)
+    # the normalised residuals the exact best fit works on: (d - m) / s, ln L = norm - 1/2 sum r^2
+    np.testing.assert_allclose(normalised_residuals(data, model, model_err), [-2.0 / 5.0, 0.0])
+    np.testing.assert_allclose(normalised_residuals(data, model, None), [-2.0 / 3.0, 0.0])
+
+
+def test_brightness_is_compared_in_flux_with_the_model_error_turned_from_dex():
+    """Flux noise is Gaussian in flux: d = 100 +- 5, model 110 with a model error of 0.01 dex = 110 ln10 0.01 in
+    flux; ln L = -1/2 [(d - m)^2 / s^2 + ln(2 pi s^2)], s^2 = 5^2 + (110 ln10 0.01)^2."""
+    from galsr.galaxy import Galaxy
+    from galsr.likelihood import FitData, log_likelihood, normalised_residuals
+    from galsr.simulator import Grid
+
+    maps, errors = np.full((4, 2, 2), np.nan), np.full((4, 2, 2), np.nan)
+    maps[0, 0, 0], errors[0, 0, 0] = 100.0, 5.0
+    data = FitData(Galaxy(maps, errors, np.zeros((2, 2), bool), Grid(2, 1.0), 0.03))
+    model = np.full((4, 2, 2), 110.0)
+    err = np.full((4, 2, 2), 0.01)
+    s2 = 25.0 + (110.0 * math.log(10.0) * 0.01) ** 2
+    assert log_likelihood(data, model, err) == pytest.approx(-0.5 * (100.0 / s2 + math.log(2 * math.pi * s2)),
+                                                            rel=1e-12)
+    assert log_likelihood(data, model) == pytest.approx(-0.5 * (100.0 / 25.0 + math.log(2 * math.pi * 25.0)),
+                                                        rel=1e-12)
+    np.testing.assert_allclose(normalised_residuals(data, model, err), [-10.0 / math.sqrt(s2)])

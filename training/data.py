@@ -14,7 +14,9 @@ import torch
 from torch.utils.data import Dataset
 
 from galsr.emulator.transform import MapTransform
+from galsr.simulator.centre_patch import check_npatch, patch_mask
 from galsr.simulator.dataset_file import SPLITS, open_dataset_file
+from galsr.simulator.grid import Grid
 
 #: Load a split into memory when its normalised LR + HR tensors take at most this many bytes.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
@@ -126,12 +128,14 @@ class PairDataset(Dataset):
         transform: MapTransform or None (default: from the file's stats).
         limit: int or None, use only the first ``limit`` rows of the split.
         in_memory: bool or None; None = load when the split fits in IN_MEMORY_LIMIT_BYTES.
+        centre_patch: int, side in HR pixels of the central patch that the emulator simulates directly
+            (galsr.simulator.centre_patch); 0 = none. With a patch, ``patch_masks(indices)`` gives its pixels.
 
     Items are (x, y) float32 tensors (C, n, n) and (C, 4n, 4n); ``batch(indices)`` returns stacked batches
     (the training loop's fast path). ``rows`` are the file rows of the split.
     """
 
-    def __init__(self, path, split="train", transform=None, limit=None, in_memory=None):
+    def __init__(self, path, split="train", transform=None, limit=None, in_memory=None, centre_patch=0):
         self.path = os.fspath(path)
         self.split = split
         with open_dataset_file(self.path, hr_factor=4) as f:
@@ -143,7 +147,21 @@ class PairDataset(Dataset):
             if self.in_memory:
                 self._x = self._normalise(_read_rows(f["lr"], self.rows))
                 self._y = self._normalise(_read_rows(f["hr"], self.rows))
+            self.centre_patch = int(centre_patch)
+            self._masks = None
+            if self.centre_patch:
+                hr_grid = Grid.from_dict(json.loads(_attr_text(f.attrs["hr_grid"])))
+                npatch = check_npatch(self.centre_patch, hr_grid.npix)
+                params = f["params"][()][self.rows]
+                self._masks = torch.from_numpy(patch_mask(params, hr_grid, npatch)[:, None])
         self._file = None
+
+    def patch_masks(self, indices):
+        """Boolean (B, 1, 4n, 4n) tensor of the central-patch pixels of positions ``indices``, or None without a
+        patch: the pixels the emulator simulates directly, which the network need not predict."""
+        if self._masks is None:
+            return None
+        return self._masks[torch.from_numpy(np.asarray(indices, dtype=np.int64))]
 
     def _normalise(self, maps):
         return torch.from_numpy(np.ascontiguousarray(self.transform.forward(maps), dtype=np.float32))

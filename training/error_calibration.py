@@ -5,8 +5,8 @@ Galaxies are drawn from the prior (Latin hypercube with the physical cuts, seede
 grid and emulated; the absolute residuals in the fit's units (brightness in dex) of pixels brighter than
 ``BRIGHT_FRACTION`` of the peak are grouped by the model's bins, and each cell gets ``fit_scale`` of its residuals.
 A cell with fewer than ``MIN_PIXELS`` residuals borrows from its neighbours in sampling offset, then in bulge size
-(pooled), so no cell rests on a handful of pixels. With a centre head, the errors inside its crop (the head's own
-predicted sigma, blended with the table) get a factor per channel and distance bin fitted the same way.
+(pooled), so no cell rests on a handful of pixels. The pixels of the emulator's central patch, if any, have bins of
+their own.
 """
 import numpy as np
 
@@ -36,40 +36,12 @@ def held_out_residuals(emulator, n, seed, progress=False):
     return params, np.concatenate(res), np.concatenate(bright)
 
 
-def fit_head_factors(emulator, model, params, abs_residuals, bright):
-    """(C, n_distance) factors that calibrate the errors inside the centre head's crop (``model`` without factors
-    and the head's own sigma blended), by channel and distance bin: fit_scale of |residual| / predicted sigma."""
-    n_c, n_d = abs_residuals.shape[1], len(DISTANCE_EDGES)
-    rows, cols = emulator.centre_head.features(params)[:2]
-    crop = emulator.centre_head.crop
-    dist = model.bins(params)[2]
-    ratios = [[[] for _ in range(n_d)] for _ in range(n_c)]
-    emulator.error_model = model
-    for start in range(0, len(params), BLOCK):
-        p = params[start:start + BLOCK]
-        _, err = emulator.predict(p, return_error=True)
-        for i, g in enumerate(range(start, start + len(p))):
-            window = (slice(int(rows[g]), int(rows[g]) + crop), slice(int(cols[g]), int(cols[g]) + crop))
-            sel = bright[g][window]
-            d = dist[g][window][sel]
-            for c in range(n_c):
-                z = abs_residuals[g, c][window][sel] / err[i, c][window][sel]
-                for k in np.unique(d):
-                    ratios[c][k].append(z[d == k])
-    factors = np.ones((n_c, n_d))
-    for c in range(n_c):
-        for k in range(n_d):
-            z = np.concatenate(ratios[c][k]) if ratios[c][k] else np.empty(0)
-            if z.size >= MIN_PIXELS:
-                factors[c, k] = fit_scale(z)
-    return factors
-
-
 def fit_binned_error_model(emulator, params, abs_residuals, bright):
     """A BinnedErrorModel fitted to held-out residuals (see the module docstring)."""
-    n_b, n_o, n_d = len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, len(DISTANCE_EDGES)
+    patch = emulator.centre_patch
+    n_b, n_o, n_d = len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, len(DISTANCE_EDGES) * (2 if patch else 1)
     n_c = abs_residuals.shape[1]
-    probe = BinnedErrorModel(np.ones((n_b, n_o, n_c, n_d)), emulator.hr_grid, emulator.lr_grid)
+    probe = BinnedErrorModel(np.ones((n_b, n_o, n_c, n_d)), emulator.hr_grid, emulator.lr_grid, centre_patch=patch)
     bulge, offset, dist = probe.bins(params)
     cells = {}  # (b, o, c, d) -> list of arrays
     for g in range(len(params)):
@@ -98,7 +70,7 @@ def fit_binned_error_model(emulator, params, abs_residuals, bright):
                     else:
                         table[b, o, c, k] = fit_scale(overall)
     floor = 1e-6  # a cell of exact zeros (a constant channel) must still give a positive sigma
-    return BinnedErrorModel(np.maximum(table, floor), emulator.hr_grid, emulator.lr_grid)
+    return BinnedErrorModel(np.maximum(table, floor), emulator.hr_grid, emulator.lr_grid, centre_patch=patch)
 
 
 def calibrate(emulator_path, out_path, n=2048, seed=20261129, progress=False, overwrite=False):
@@ -115,8 +87,6 @@ def calibrate(emulator_path, out_path, n=2048, seed=20261129, progress=False, ov
     emulator = Emulator(ef, num_threads=None)
     params, res, bright = held_out_residuals(emulator, n, seed, progress)
     model = fit_binned_error_model(emulator, params, res, bright)
-    if emulator.centre_head is not None:
-        model.head_factors = fit_head_factors(emulator, model, params, res, bright)
     meta_em, tensors_em = model.to_file()
     meta = dict(ef.metadata, error_model=dict(meta_em, n_galaxies=int(n), seed=int(seed)))
     save_emulator(out_path, model_name=ef.model_name, hparams=ef.hparams, state_dict=ef.state_dict, metadata=meta,

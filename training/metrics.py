@@ -137,16 +137,24 @@ class ErrorAccumulator:
         return out
 
 
+def with_patch(pred, target, mask):
+    """``pred`` with the central-patch pixels (``mask``, boolean broadcastable, or None) taken from ``target``: the
+    emulator simulates those pixels directly, so the network is neither trained nor judged on them."""
+    return pred if mask is None else torch.where(mask, target, pred)
+
+
 @torch.inference_mode()
 def evaluate_model(model, dataset, transform=None, batch_size=256, quantiles=False):
-    """Run ``model`` over a training.data.PairDataset; returns the filled ErrorAccumulator."""
+    """Run ``model`` over a training.data.PairDataset (its central patch, if any, taken as exact: ``with_patch``);
+    returns the filled ErrorAccumulator."""
     transform = transform or dataset.transform
     acc = ErrorAccumulator(transform, quantiles=quantiles,
                            expected_pixels=len(dataset) * int(np.prod(dataset.hr_shape[1:])))
     was_training = model.training
     model.eval()
     for start in range(0, len(dataset), batch_size):
-        x, y = dataset.batch(np.arange(start, min(start + batch_size, len(dataset))))
-        acc.update(model(x), y)
+        idx = np.arange(start, min(start + batch_size, len(dataset)))
+        x, y = dataset.batch(idx)
+        acc.update(with_patch(model(x), y, dataset.patch_masks(idx)), y)
     model.train(was_training)
     return acc

@@ -97,7 +97,7 @@ class RegionAccumulator:
 
 
 def region_summaries(emulators, params, truth_of, block=256):
-    """Region summaries {label: RegionAccumulator.summary()} of whole emulators (LR simulation, network, centre head,
+    """Region summaries {label: RegionAccumulator.summary()} of whole emulators (LR simulation, network, central patch,
     predicted errors) and of bicubic up-sampling of the first one's LR maps ("bicubic"), on galaxies ``params``
     (N, 18) whose true HR maps ``truth_of(start, stop)`` returns for rows [start, stop).
 

@@ -24,7 +24,7 @@ from galsr.simulator.limits import whole_number
 from galsr.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from galsr.training.data import PairDataset, dataset_info
 from galsr.emulator.file_format import save_emulator
-from galsr.training.metrics import evaluate_model, l1
+from galsr.training.metrics import evaluate_model, l1, with_patch
 from galsr.emulator.architectures import HPARAM_LIMITS, MODEL_HPARAMS, build_model, check_model_name, n_parameters
 from galsr.emulator.transform import MapTransform
 
@@ -32,7 +32,8 @@ from galsr.emulator.transform import MapTransform
 DEFAULT_CONFIG = {"model": "isrcnn", "n0": 60, "ni": 16, "m": 8, "bicubic_skip": True, "two_stage_upsampling": True,
                   "lr": 0.0035, "beta1": 0.957, "beta2": 0.929, "batch_size": 32, "epochs": 400,
                   "plateau_factor": 0.5, "plateau_patience": 10, "per_channel_images": False,
-                  "log_channels": ["B", "sigma", "ML"], "residual_scale": 1.0}
+                  "log_channels": ["B", "sigma", "ML"], "residual_scale": 1.0,
+                  "centre_patch": 0}
 #: Architecture defaults per model (used when a config names a model but not its sizes).
 MODEL_DEFAULTS = {"isrcnn": {"n0": 60, "ni": 16, "m": 8, "bicubic_skip": True, "two_stage_upsampling": True},
                   "fsrcnn": {"n0": 56, "ni": 12, "m": 4, "bicubic_skip": False, "two_stage_upsampling": False},
@@ -41,7 +42,7 @@ MODEL_DEFAULTS = {"isrcnn": {"n0": 60, "ni": 16, "m": 8, "bicubic_skip": True, "
 PLOT_EVERY_S = 60.0
 #: Integer config keys: [low, high] (network sizes bounded by the architectures' limits).
 INT_RANGES = {**{k: HPARAM_LIMITS[k] for k in ("n0", "ni", "m")}, "batch_size": (1, 65536), "epochs": (1, 10**6),
-              "plateau_patience": (0, 10**6)}
+              "plateau_patience": (0, 10**6), "centre_patch": (0, 4096)}
 #: Real config keys: (low, high, (low included, high included)).
 FLOAT_RANGES = {"lr": (0.0, 1.0, (False, True)), "beta1": (0.0, 1.0, (True, False)),
                 "beta2": (0.0, 1.0, (True, False)), "plateau_factor": (0.0, 1.0, (True, False)),
@@ -169,6 +170,7 @@ def build_metadata(info, transform, cfg, seed, history, best_epoch, val_metrics,
         "channels": info["channels"],
         "units": info["units"],
         "data_fingerprint": info["fingerprint"],
+        "centre_patch": cfg["centre_patch"],
         "val_metrics": val_metrics,
         "training": {"config": cfg, "seed": int(seed), "epochs_trained": len(history), "best_epoch": best_epoch,
                      "history": history, "dataset": os.path.basename(os.fspath(dataset_path)),
@@ -276,8 +278,8 @@ def _train_locked(dataset_path, out_path, ckpt_path, cfg, seed, resume, progress
 
     info = dataset_info(dataset_path)
     transform = MapTransform.from_stats(info["stats"], channels=info["channels"], log_channels=cfg["log_channels"])
-    train_ds = PairDataset(dataset_path, "train", transform, limit=max_train)
-    val_ds = PairDataset(dataset_path, "val", transform, limit=max_val)
+    train_ds = PairDataset(dataset_path, "train", transform, limit=max_train, centre_patch=cfg["centre_patch"])
+    val_ds = PairDataset(dataset_path, "val", transform, limit=max_val, centre_patch=cfg["centre_patch"])
     info["n_train_used"], info["n_val_used"] = len(train_ds), len(val_ds)
 
     seed_everything(seed)
@@ -323,7 +325,7 @@ def _train_locked(dataset_path, out_path, ckpt_path, cfg, seed, resume, progress
         for b in range(n_batches):
             idx = perm[b * bs:(b + 1) * bs]
             x, y = train_ds.batch(idx)
-            loss = l1(model(x), y)
+            loss = l1(with_patch(model(x), y, train_ds.patch_masks(idx)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

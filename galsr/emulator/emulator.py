@@ -10,8 +10,8 @@ from importlib import resources
 import numpy as np
 import torch
 
-from galsr.emulator.centre_head import load_centre_head
 from galsr.emulator.error_model import error_model_from_file
+from galsr.simulator.centre_patch import check_npatch, paste_patch, simulate_patch
 
 DEFAULT_RESOURCE = "default.galsr"
 
@@ -29,6 +29,8 @@ class Emulator:
         error_model: galsr.emulator.error_model.StaticErrorModel (the error maps) or BinnedErrorModel (calibrated
             per galaxy by distance from its centre and its bulge size): what ``predict(..., return_error=True)``
             and a fit use.
+        centre_patch: int, side in HR pixels of the central patch simulated directly instead of super-resolved
+            (galsr.simulator.centre_patch; 0 = none, older files).
         metadata: dict, everything the file stores (training config, validation metrics, data fingerprint, ...).
         transform: training.transform.MapTransform.
         model_name, hparams: the network.
@@ -66,15 +68,13 @@ class Emulator:
         self.channels = self.transform.channels
         self.error_maps = ef.tensors["error_maps"].double().numpy()
         try:
-            self.error_model = error_model_from_file(meta, ef.tensors, self.hr_grid, self.lr_grid)
+            self.centre_patch = check_npatch(meta.get("centre_patch", 0), self.hr_grid.npix, allow_zero=True)
+            self.error_model = error_model_from_file(meta, ef.tensors, self.hr_grid, self.lr_grid,
+                                                     self.centre_patch)
         except ValueError as exc:
             raise ValueError(f"{self.path}: {exc}") from None
         self._model = ef.build_model()
         self._fast = inference_model(self._model, self.lr_grid.npix)
-        self.centre_head, self._head_weights = None, None
-        if "centre_head" in meta:
-            self.centre_head = load_centre_head(meta, ef.tensors, self.hr_grid, self.lr_grid, self.bounds, self.path)
-            self._head_weights = self.centre_head.numpy_weights()
         if num_threads is not None:
             self.set_num_threads(num_threads)
 
@@ -133,13 +133,9 @@ class Emulator:
 
         return simulate(params, self.lr_grid, self.redshift, check=False)
 
-    def super_resolve(self, lr_maps, params=None, batch_size=256):
-        """HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``; an emulator
-        with a centre head also needs the galaxies' validated parameters (N, 18)."""
-        return self._super_resolve(lr_maps, params, batch_size)[0]
-
-    def _super_resolve(self, lr_maps, params, batch_size=256):
-        """(HR maps, the centre head's CropInfo or None); see :meth:`super_resolve`."""
+    def super_resolve(self, lr_maps, batch_size=256):
+        """The network's HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``
+        (without the central patch, which needs the parameters: :meth:`paste_centres`)."""
         lr_maps = np.asarray(lr_maps, dtype=np.float64)
         single = lr_maps.ndim == 3
         if single:
@@ -148,23 +144,22 @@ class Emulator:
         if lr_maps.ndim != 4 or lr_maps.shape[1:] != (len(self.channels), n_lr, n_lr):
             raise ValueError(f"LR maps must have shape (N, {len(self.channels)}, {n_lr}, {n_lr}), got "
                              f"{lr_maps.shape}")
-        if self.centre_head is not None and (params is None or len(np.atleast_2d(params)) != len(lr_maps)):
-            raise ValueError("this emulator corrects galaxy centres: pass the parameters (N, 18) of the LR maps")
         x = torch.from_numpy(self.transform.forward(lr_maps).astype(np.float32))
-        info = None
         with torch.inference_mode():
             if len(x) <= batch_size:
                 y = self._fast(x)
             else:
                 y = torch.cat([self._fast(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-            if self.centre_head is not None:
-                p = np.atleast_2d(params)
-                if len(y) == 1:  # in place on the network's fresh output, in numpy: a fit's call
-                    info = self.centre_head.correct_one(y.numpy(), p, self._head_weights)
-                else:
-                    y, info = self.centre_head(y, p)
             out = self.transform.inverse_(y).astype(np.float64)
-        return (out[0] if single else out), info
+        return out[0] if single else out
+
+    def paste_centres(self, maps, params):
+        """Overwrite, in place, the central patch of HR maps (N, 4, n, n) float64 with its direct simulation
+        (galsr.simulator.centre_patch) for validated parameter rows (N, 18); returns ``maps``."""
+        patches, origins = simulate_patch(params, self.hr_grid, self.centre_patch, self.redshift)
+        for m, patch, origin in zip(maps, patches, origins):
+            paste_patch(m, patch, origin)
+        return maps
 
     def __call__(self, params):
         """HR maps of galaxies: (18,) or dict -> (4, n_hr, n_hr); (N, 18) -> (N, 4, n_hr, n_hr); float64,
@@ -177,12 +172,12 @@ class Emulator:
         predicted 1-sigma error per pixel for these parameters, same shape, in the likelihood's units (brightness
         in dex, v and sigma in km/s, M/L in Msun/Lsun; see ``error_model``)."""
         arr, single = self.validate(params)
-        out, info = self._super_resolve(self.simulate_lr(arr), arr)
+        out = self.super_resolve(self.simulate_lr(arr))
+        if self.centre_patch:
+            self.paste_centres(out, arr)
         if not return_error:
             return out[0] if single else out
         err = self.error_model.predict(arr)
-        if info is not None:
-            err = self.error_model.with_head(err, info, out, self.transform)
         return (out[0], err[0]) if single else (out, err)
 
     @property

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from galsr.simulator import PARAM_NAMES
-from galsr.simulator.fit_units import BRIGHTNESS, LN10
+from galsr.simulator.centre_patch import patch_origin
 
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
 BULGE_RADIUS = PARAM_NAMES.index("log10_bulge_radius")
@@ -37,38 +37,7 @@ def fit_scale(abs_residuals):
     return float(math.sqrt(max(q68, 1e-30) * max(q95 / 2.0, 1e-30)))
 
 
-class _ErrorModel:
-    """What both error models share: the centre head's own error prediction inside its crop."""
-
-    #: (C, n_distance) calibration factors on the errors inside the centre head's crop, by distance from the
-    #: centre (None: 1).
-    head_factors = None
-
-    def with_head(self, err, info, maps, transform):
-        """``err`` (N, C, n, n) with the centre head's predicted errors blended in over its crop (weight: the head's
-        taper), converted from normalised to the fit's units, the crop then scaled by ``head_factors``; a new
-        array."""
-        err = np.array(err, dtype=np.float64)
-        sig = np.exp(np.asarray(info.log_sigma, dtype=np.float64)) * transform.scale[None, :, None, None]
-        taper = np.asarray(info.taper, dtype=np.float64)
-        dist = np.digitize(np.asarray(info.distance, dtype=np.float64), DISTANCE_EDGES) - 1
-        crop = sig.shape[-1]
-        for g in range(len(err)):
-            window = (g, slice(None), slice(int(info.rows[g]), int(info.rows[g]) + crop),
-                      slice(int(info.cols[g]), int(info.cols[g]) + crop))
-            s = sig[g]
-            for c in range(len(transform.channels)):
-                if transform.is_log[c] and c != BRIGHTNESS:  # dex of a linear-units channel -> its own units
-                    s[c] *= LN10 * maps[window][c]
-            blended = taper[g] * s + (1.0 - taper[g]) * err[window]
-            if self.head_factors is not None:
-                blended *= np.take_along_axis(self.head_factors, np.broadcast_to(
-                    dist[g].reshape(1, -1), (len(s), dist[g].size)), axis=1).reshape(s.shape)
-            err[window] = blended
-        return err
-
-
-class StaticErrorModel(_ErrorModel):
+class StaticErrorModel:
     """The same per-pixel error map (C, n, n) for every galaxy."""
 
     kind = "static"
@@ -84,27 +53,31 @@ class StaticErrorModel(_ErrorModel):
         return {"kind": self.kind}, {}
 
 
-class BinnedErrorModel(_ErrorModel):
+class BinnedErrorModel:
     """Error scale by channel, distance from the centre, bulge size and sampling offset (see the module docstring).
 
+    With a central patch (galsr.simulator.centre_patch), the pixels the emulator simulates directly have errors of
+    their own (the patch's lighter quadrature, not the network's): they get a second set of distance bins, so the
+    distance axis is twice as long and bin k + n_distance holds the patch pixels at distance bin k.
+
     Args:
-        table: (n_bulge, n_offset, C, n_distance) float64 1-sigma values in the fit's units.
+        table: (n_bulge, n_offset, C, n_distance x (2 with a patch, else 1)) float64 1-sigma values in the fit's
+            units.
         hr_grid, lr_grid: simulator.Grid of the emulator's output and input.
+        centre_patch: int, side of the central patch in HR pixels (0: none).
     """
 
     kind = "binned"
 
-    def __init__(self, table, hr_grid, lr_grid, head_factors=None):
+    def __init__(self, table, hr_grid, lr_grid, centre_patch=0):
+        self.centre_patch = int(centre_patch)
+        self.hr_grid = hr_grid
         self.table = np.asarray(table, dtype=np.float64)
-        if head_factors is not None:
-            self.head_factors = np.asarray(head_factors, dtype=np.float64)
-            if self.head_factors.shape != (self.table.shape[2], len(DISTANCE_EDGES)) or not (
-                    np.all(np.isfinite(self.head_factors)) and np.all(self.head_factors > 0)):
-                raise ValueError(f"head factors must be finite, > 0 and of shape "
-                                 f"{(self.table.shape[2], len(DISTANCE_EDGES))}")
-        shape = (len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, self.table.shape[2], len(DISTANCE_EDGES))
+        shape = (len(BULGE_EDGES) + 1, len(OFFSET_EDGES) + 1, self.table.shape[2],
+                 len(DISTANCE_EDGES) * (2 if self.centre_patch else 1))
         if self.table.shape != shape:
-            raise ValueError(f"error model table has shape {self.table.shape}, expected {shape}")
+            raise ValueError(f"error model table has shape {self.table.shape}, expected {shape} for a central patch "
+                             f"of {self.centre_patch} HR pixels")
         if not (np.all(np.isfinite(self.table)) and np.all(self.table > 0)):
             raise ValueError("error model table must be finite and > 0")
         self.hr_centres = np.asarray(hr_grid.centres, dtype=np.float64)
@@ -122,8 +95,10 @@ class BinnedErrorModel(_ErrorModel):
     def bins(self, params):
         """(bulge bin (N,), offset bin (N,), distance bin (N, n, n)) of parameter rows (N, 18). The distance bin map
         is a slice of a template at half-pixel resolution (the centre rounded to 1/2 HR pixel, 1/8 LR pixel), so it
-        costs no arithmetic per pixel."""
+        costs no arithmetic per pixel; the central patch's pixels, if any, are moved to the second set of bins."""
         p = np.atleast_2d(params)
+        if self.centre_patch:
+            origins = patch_origin(p, self.hr_grid, self.centre_patch)
         n, t0 = len(self.hr_centres), self._template_centre
         half = 0.5 * (self.hr_centres[1] - self.hr_centres[0])
         bulge, offset, dist = [], [], []
@@ -134,7 +109,12 @@ class BinnedErrorModel(_ErrorModel):
             kx = round((row[X0] - self.hr_centres[0]) / half)
             ky = round((row[Y0] - self.hr_centres[0]) / half)
             dist.append(self._template[t0 - ky:t0 - ky + 2 * n:2, t0 - kx:t0 - kx + 2 * n:2])
-        return np.array(bulge), np.array(offset), np.stack(dist)
+        dist = np.stack(dist)
+        if self.centre_patch:
+            for g, (r0, c0) in enumerate(origins):
+                window = dist[g, max(r0, 0):max(r0 + self.centre_patch, 0), max(c0, 0):max(c0 + self.centre_patch, 0)]
+                window += len(DISTANCE_EDGES)
+        return np.array(bulge), np.array(offset), dist
 
     def predict(self, params):
         """(N, C, n, n) float64 1-sigma errors for parameter rows (N, 18)."""
@@ -146,15 +126,13 @@ class BinnedErrorModel(_ErrorModel):
 
     def to_file(self):
         meta = {"kind": self.kind, "distance_edges": list(DISTANCE_EDGES), "bulge_edges": list(BULGE_EDGES),
-                "offset_edges": list(OFFSET_EDGES)}
-        tensors = {"error_model_table": torch.from_numpy(self.table).float()}
-        if self.head_factors is not None:
-            tensors["error_model_head_factors"] = torch.from_numpy(self.head_factors).float()
-        return meta, tensors
+                "offset_edges": list(OFFSET_EDGES), "centre_patch": self.centre_patch}
+        return meta, {"error_model_table": torch.from_numpy(self.table).float()}
 
 
-def error_model_from_file(meta, tensors, hr_grid, lr_grid):
-    """The error model an emulator file describes (metadata "error_model", absent in older files: static)."""
+def error_model_from_file(meta, tensors, hr_grid, lr_grid, centre_patch=0):
+    """The error model an emulator file describes (metadata "error_model", absent in older files: static) for an
+    emulator with a central patch of ``centre_patch`` HR pixels (0: none)."""
     info = meta.get("error_model") or {"kind": "static"}
     kind = info.get("kind") if isinstance(info, dict) else None
     if kind == "static":
@@ -165,7 +143,8 @@ def error_model_from_file(meta, tensors, hr_grid, lr_grid):
             raise ValueError("error model: bin edges differ from this galsr's; recalibrate the emulator")
         if "error_model_table" not in tensors:
             raise ValueError("error model: tensor error_model_table is missing")
-        factors = tensors.get("error_model_head_factors")
-        return BinnedErrorModel(tensors["error_model_table"].double().numpy(), hr_grid, lr_grid,
-                                None if factors is None else factors.double().numpy())
+        if int(info.get("centre_patch", 0)) != centre_patch:
+            raise ValueError(f"error model: calibrated for a central patch of {info.get('centre_patch', 0)} HR pixels, "
+                             f"the emulator has {centre_patch}; recalibrate the emulator")
+        return BinnedErrorModel(tensors["error_model_table"].double().numpy(), hr_grid, lr_grid, centre_patch)
     raise ValueError(f"unknown error model kind {kind!r}; expected 'static' or 'binned'")

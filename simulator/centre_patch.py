@@ -1,0 +1,93 @@
+"""The central HR patch: the few HR pixels around a galaxy's centre, simulated directly (docs/physics.md#the-centre-patch).
+
+Within about two LR pixels of the centre (x0, y0), a bulge or disc core smaller than an LR pixel is hit or missed by
+the LR point samples, so no network can recover it from them (galsr's first emulator: 18 % median brightness error
+there). Those pixels are cheap to simulate exactly: an ``npatch`` x ``npatch`` block of HR pixels (npatch even) placed
+on the HR pixel grid so that the centre lies within half a pixel of the block's middle, simulated as its own small grid
+(the galaxy moved by a whole number of HR pixels, so that its centre sits near the small grid's middle; every map is a
+function of the offset from the centre) with a lighter quadrature than the converged HR grid (``PATCH_RULE``): one
+evaluation point per pixel, the adaptive centre block at Gauss-Legendre order 2 out to at most 2 cells, a 12 x 2
+polar rule for the innermost square, and the PSF kernels truncated at 2.5 sigma: about a quarter of the converged
+grid's work per pixel, and about 1 % from it in brightness at the centre (benchmarks/bench_centre.py measures it).
+"""
+from functools import lru_cache
+
+import numpy as np
+
+from galsr.simulator.grid import Grid
+from galsr.simulator.params import PARAM_NAMES
+from galsr.simulator.render import QuadratureRule
+from galsr.simulator.simulate import simulate
+
+X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
+#: Gauss-Legendre order of the patch's adaptive centre block (the converged HR grid uses 4).
+PATCH_ZOOM = 2
+#: The patch's lighter quadrature (the converged HR grid: simulator.render.CONVERGED_RULE).
+PATCH_RULE = QuadratureRule(block_max=2, polar_r=12, polar_phi=2, psf_truncation=2.5)
+
+
+def check_npatch(npatch, hr_npix, allow_zero=False):
+    """``npatch`` as an int: even, >= 2 (or 0 = no patch, with ``allow_zero``) and <= hr_npix (ValueError naming the
+    value otherwise)."""
+    ok = isinstance(npatch, (int, np.integer)) and not isinstance(npatch, bool) and npatch % 2 == 0 \
+        and (2 <= npatch <= hr_npix or (allow_zero and npatch == 0))
+    if not ok:
+        raise ValueError(f"centre patch size must be an even number of HR pixels in [2, {hr_npix}]"
+                         f"{' or 0' if allow_zero else ''}, got {npatch!r}")
+    return int(npatch)
+
+
+def patch_origin(params, hr_grid, npatch):
+    """(row, column) (N, 2) int64 of the patch's first HR pixel for parameter rows (N, 18): the HR pixel corner
+    nearest the centre (x0, y0) is the patch's middle. The patch may reach past the map's edge (see paste_patch)."""
+    p = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    k = np.rint(p[:, [Y0, X0]] / hr_grid.pixel_kpc).astype(np.int64)  # whole HR pixels from the sky origin
+    return k + (hr_grid.npix - npatch) // 2
+
+
+def patch_mask(params, hr_grid, npatch):
+    """Boolean (N, n, n): the HR pixels each galaxy's patch covers (the pixels the emulator simulates directly)."""
+    origin = patch_origin(params, hr_grid, npatch)
+    idx = np.arange(hr_grid.npix)
+    rows = (idx[None, :] >= origin[:, :1]) & (idx[None, :] < origin[:, :1] + npatch)
+    cols = (idx[None, :] >= origin[:, 1:]) & (idx[None, :] < origin[:, 1:] + npatch)
+    return rows[:, :, None] & cols[:, None, :]
+
+
+def paste_patch(maps, patch, origin):
+    """Write ``patch`` (C, P, P) into ``maps`` (C, n, n) in place with its first pixel at ``origin`` (row, column),
+    leaving out whatever falls outside the map."""
+    n, npatch = maps.shape[-1], patch.shape[-1]
+    r0, c0 = int(origin[0]), int(origin[1])
+    rs, re = max(r0, 0), min(r0 + npatch, n)
+    cs, ce = max(c0, 0), min(c0 + npatch, n)
+    if rs < re and cs < ce:
+        maps[:, rs:re, cs:ce] = patch[:, rs - r0:re - r0, cs - c0:ce - c0]
+    return maps
+
+
+def patch_reach_lr(npatch, hr_per_lr=4):
+    """Distance from the centre [LR pixels] out to which the patch covers every pixel: half its side less the half
+    pixel by which the centre can miss the patch's middle."""
+    return (npatch / 2.0 - 0.5) / hr_per_lr if npatch > 1 else 0.0
+
+
+@lru_cache(maxsize=8)
+def patch_grid(hr_grid, npatch):
+    """The small Grid (npatch x npatch HR pixels around the sky origin, one evaluation point per pixel, adaptive
+    centre at PATCH_ZOOM) that a patch is simulated on."""
+    return Grid(npatch, hr_grid.pixel_kpc, hr_grid.psf_fwhm_pho_kpc, hr_grid.psf_fwhm_kin_kpc, 1, PATCH_ZOOM)
+
+
+def simulate_patch(params, hr_grid, npatch, redshift):
+    """The central patches of galaxies: (maps (N, 4, P, P) float64 in the units of simulator.simulate, origins
+    (N, 2) int64 for paste_patch) for validated parameter rows (N, 18) on ``hr_grid`` (simulator.Grid) at
+    ``redshift``. Each galaxy is moved by the whole HR pixels between the map's middle and its patch's middle, so
+    that the patch is a small grid centred on the sky origin."""
+    p = np.array(np.atleast_2d(params), dtype=np.float64)
+    origins = patch_origin(p, hr_grid, npatch)
+    shift = (origins - (hr_grid.npix - npatch) // 2) * hr_grid.pixel_kpc
+    p[:, Y0] -= shift[:, 0]
+    p[:, X0] -= shift[:, 1]
+    maps = simulate(p, patch_grid(hr_grid, npatch), redshift, check=False, rule=PATCH_RULE)
+    return maps.reshape(len(p), 4, npatch, npatch), origins
