@@ -6,9 +6,11 @@ there). Those pixels are cheap to simulate exactly: an ``npatch`` x ``npatch`` b
 on the HR pixel grid so that the centre lies within half a pixel of the block's middle, simulated as its own small grid
 (the galaxy moved by a whole number of HR pixels, so that its centre sits near the small grid's middle; every map is a
 function of the offset from the centre) with a lighter quadrature than the converged HR grid (``PATCH_RULE``): one
-evaluation point per pixel, the adaptive centre block at Gauss-Legendre order 2 out to at most 2 cells, a 12 x 2
-polar rule for the innermost square, and the PSF kernels truncated at 2.5 sigma: about a quarter of the converged
-grid's work per pixel, and about 1 % from it in brightness at the centre (benchmarks/bench_centre.py measures it).
+evaluation point per pixel, the adaptive centre block at Gauss-Legendre order 2 over the 3 x 3 cells around the
+centre, an 8 x 2 polar rule for the innermost square, and the PSF kernels truncated at 2 sigma: about a fifth of the
+converged grid's work per pixel, and about 1 % from it in brightness at the centre (benchmarks/bench_centre.py
+measures it). The LR maps and the patch come from one numba call per galaxy (``simulate_with_patch``), which sets
+the galaxy up once for both.
 """
 from functools import lru_cache
 
@@ -17,13 +19,13 @@ import numpy as np
 from galsr.simulator.grid import Grid
 from galsr.simulator.params import PARAM_NAMES
 from galsr.simulator.render import QuadratureRule
-from galsr.simulator.simulate import simulate
+from galsr.simulator.simulate import simulate_pair
 
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
 #: Gauss-Legendre order of the patch's adaptive centre block (the converged HR grid uses 4).
 PATCH_ZOOM = 2
 #: The patch's lighter quadrature (the converged HR grid: simulator.render.CONVERGED_RULE).
-PATCH_RULE = QuadratureRule(block_max=2, polar_r=12, polar_phi=2, psf_truncation=2.5)
+PATCH_RULE = QuadratureRule(block_max=1, polar_r=8, polar_phi=2, psf_truncation=2.0)
 
 
 def check_npatch(npatch, hr_npix, allow_zero=False):
@@ -79,15 +81,14 @@ def patch_grid(hr_grid, npatch):
     return Grid(npatch, hr_grid.pixel_kpc, hr_grid.psf_fwhm_pho_kpc, hr_grid.psf_fwhm_kin_kpc, 1, PATCH_ZOOM)
 
 
-def simulate_patch(params, hr_grid, npatch, redshift):
-    """The central patches of galaxies: (maps (N, 4, P, P) float64 in the units of simulator.simulate, origins
-    (N, 2) int64 for paste_patch) for validated parameter rows (N, 18) on ``hr_grid`` (simulator.Grid) at
-    ``redshift``. Each galaxy is moved by the whole HR pixels between the map's middle and its patch's middle, so
-    that the patch is a small grid centred on the sky origin."""
-    p = np.array(np.atleast_2d(params), dtype=np.float64)
+def simulate_with_patch(params, lr_grid, hr_grid, npatch, redshift):
+    """The emulator's two simulations of validated parameter rows (N, 18) in one call per galaxy: (LR maps
+    (N, 4, n_lr, n_lr), exactly simulator.simulate's on ``lr_grid``; central patches (N, 4, P, P) on ``hr_grid``'s
+    pixels; origins (N, 2) int64 for paste_patch), float64 in the units of simulator.simulate. Each galaxy is moved
+    by the whole HR pixels between the map's middle and its patch's middle, so that its patch is a small grid centred
+    on the sky origin; the two share the galaxy's setup (simulator.simulate.simulate_pair)."""
+    p = np.atleast_2d(params)
     origins = patch_origin(p, hr_grid, npatch)
-    shift = (origins - (hr_grid.npix - npatch) // 2) * hr_grid.pixel_kpc
-    p[:, Y0] -= shift[:, 0]
-    p[:, X0] -= shift[:, 1]
-    maps = simulate(p, patch_grid(hr_grid, npatch), redshift, check=False, rule=PATCH_RULE)
-    return maps.reshape(len(p), 4, npatch, npatch), origins
+    shifts = (origins[:, ::-1] - (hr_grid.npix - npatch) // 2) * hr_grid.pixel_kpc  # (x, y) kpc
+    lr, patches = simulate_pair(p, lr_grid, patch_grid(hr_grid, npatch), shifts, redshift, rule_b=PATCH_RULE)
+    return lr, patches, origins

@@ -211,23 +211,35 @@ def _centre_block(d, sl, series, totals, dtab, vtab, sc, xc, yc, h, c, n_gl, dx,
 
 
 @njit(cache=True)
-def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp, rho_crit, G,
-               tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out):
-    """Maps (4, npix, npix) of one galaxy ``p`` (18,) into ``out``; see the module docstring (max_block, ur, wr,
-    up, wp: QuadratureRule.numba_arguments)."""
+def galaxy_state(p, h, half_extent, rho_crit, G, tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y):
+    """What every grid of one galaxy ``p`` (18,) shares: (derived parameters, bulge slice, series and totals, the
+    scalar vector sc, the ln v_int^2 table) for evaluation points at spacing ``h`` out to ``half_extent`` kpc from
+    the sky origin along each axis (the table covers their disc-plane radii; closer in or farther out the lookup
+    evaluates v_int^2 directly)."""
     d = derived_parameters(p, rho_crit)
     sl, series, totals = bulge_slice(d[2], tables, gamma0, dgamma)
-    h = dx / s
-    nin = npix * s
-    nf = nin + 2 * pad
-    x_first = -(nin - 1) / 2.0 * h - pad * h  # coordinate of evaluation point 0 (both axes)
-    edge0 = -npix * dx / 2.0
     sc = np.zeros(7)
     sc[SC_LN_S0], sc[SC_DLN_S], sc[SC_LN_Y0], sc[SC_DLN_Y], sc[SC_G] = ln_s0, dln_s, ln_y0, dln_y, G
     # the farthest disc-plane radius of any evaluation point bounds the galaxy's v_int^2 table
-    reach = math.sqrt(2.0) * (-x_first + max(abs(d[15]), abs(d[16])) + h) / d[19]
+    reach = math.sqrt(2.0) * (half_extent + max(abs(d[15]), abs(d[16])) + h) / d[19]
     vtab = vint2_table(d, sc, dtab, 1e-4 * h, reach)
+    return d, sl, series, totals, sc, vtab
 
+
+@njit(cache=True)
+def first_point(npix, dx, s, pad):
+    """(spacing h, coordinate of evaluation point 0 on both axes) of a grid, kpc."""
+    h = dx / s
+    return h, -(npix * s - 1) / 2.0 * h - pad * h
+
+
+@njit(cache=True)
+def render_grid(d, sl, series, totals, sc, vtab, dtab, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom,
+                max_block, ur, wr, up, wp, out):
+    """Maps (4, npix, npix) of a galaxy whose galaxy_state is given into ``out``; see the module docstring."""
+    h, x_first = first_point(npix, dx, s, pad)
+    nf = npix * s + 2 * pad
+    edge0 = -npix * dx / 2.0
     jcx = int(round((d[15] - x_first) / h))
     jcy = int(round((d[16] - x_first) / h))
     has_centre = 0 <= jcx < nf and 0 <= jcy < nf
@@ -267,6 +279,49 @@ def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_bl
             out[1, py, px] = v
             out[2, py, px] = math.sqrt(max(acc[4, py, px] / bk - v * v, 0.0))
             out[3, py, px] = acc[1, py, px] / bp
+
+
+@njit(cache=True)
+def render_one(p, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp, rho_crit, G,
+               tables, gamma0, dgamma, ln_s0, dln_s, dtab, ln_y0, dln_y, out):
+    """Maps (4, npix, npix) of one galaxy ``p`` (18,) into ``out``; see the module docstring (max_block, ur, wr,
+    up, wp: QuadratureRule.numba_arguments)."""
+    h, x_first = first_point(npix, dx, s, pad)
+    d, sl, series, totals, sc, vtab = galaxy_state(p, h, -x_first, rho_crit, G, tables, gamma0, dgamma, ln_s0,
+                                                   dln_s, dtab, ln_y0, dln_y)
+    render_grid(d, sl, series, totals, sc, vtab, dtab, npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom,
+                max_block, ur, wr, up, wp, out)
+
+
+@njit(cache=True)
+def render_with_patch(p, grid_a, grid_b, shift_x, shift_y, rho_crit, G, tables, gamma0, dgamma, ln_s0, dln_s, dtab,
+                      ln_y0, dln_y, out_a, out_b):
+    """One galaxy on two grids in one call, sharing its galaxy_state (the v_int^2 table is the costly part): grid
+    ``grid_a`` into ``out_a``, and ``grid_b`` with the galaxy moved by (-shift_x, -shift_y) kpc into ``out_b``. Each
+    grid is the tuple (npix, dx, s, pad, k_pho, k_kin, sig_pho, sig_kin, zoom, max_block, ur, wr, up, wp); grid_a's
+    table must reach grid_b's points (as an LR grid's does for a central patch: the table is grid_a's, so out_a is
+    exactly render_one's)."""
+    npix, dx, s, pad = grid_a[0], grid_a[1], grid_a[2], grid_a[3]
+    h, x_first = first_point(npix, dx, s, pad)
+    d, sl, series, totals, sc, vtab = galaxy_state(p, h, -x_first, rho_crit, G, tables, gamma0, dgamma, ln_s0,
+                                                   dln_s, dtab, ln_y0, dln_y)
+    render_grid(d, sl, series, totals, sc, vtab, dtab, npix, dx, s, pad, grid_a[4], grid_a[5], grid_a[6], grid_a[7],
+                grid_a[8], grid_a[9], grid_a[10], grid_a[11], grid_a[12], grid_a[13], out_a)
+    d2 = d.copy()
+    d2[15] -= shift_x
+    d2[16] -= shift_y
+    render_grid(d2, sl, series, totals, sc, vtab, dtab, grid_b[0], grid_b[1], grid_b[2], grid_b[3], grid_b[4],
+                grid_b[5], grid_b[6], grid_b[7], grid_b[8], grid_b[9], grid_b[10], grid_b[11], grid_b[12], grid_b[13],
+                out_b)
+
+
+@njit(cache=True, parallel=True)
+def render_with_patch_batch(params, grid_a, grid_b, shifts, rho_crit, G, tables, gamma0, dgamma, ln_s0, dln_s, dtab,
+                            ln_y0, dln_y, out_a, out_b):
+    """render_with_patch over the rows of ``params`` (N, 18) and ``shifts`` (N, 2) (x, y kpc), in parallel."""
+    for i in prange(params.shape[0]):
+        render_with_patch(params[i], grid_a, grid_b, shifts[i, 0], shifts[i, 1], rho_crit, G, tables, gamma0, dgamma,
+                          ln_s0, dln_s, dtab, ln_y0, dln_y, out_a[i], out_b[i])
 
 
 @njit(cache=True, parallel=True)

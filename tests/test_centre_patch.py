@@ -7,8 +7,8 @@ import torch
 from galsr.emulator import Emulator
 from galsr.emulator.error_model import DISTANCE_EDGES, BinnedErrorModel
 from galsr.simulator import EXAMPLE_GALAXY, HR_GRID, LR_GRID, PARAM_NAMES, as_param_array, simulate
-from galsr.simulator.centre_patch import (check_npatch, paste_patch, patch_mask, patch_origin, patch_reach_lr,
-                                          simulate_patch)
+from galsr.simulator.centre_patch import (check_npatch, paste_patch, patch_grid, patch_mask, patch_origin,
+                                          patch_reach_lr, simulate_with_patch, PATCH_RULE)
 from galsr.simulator.render import CONVERGED_RULE, QuadratureRule
 from galsr.training.metrics import with_patch
 from galsr.training.train import train
@@ -55,8 +55,16 @@ def test_patch_simulation_is_close_to_the_converged_grid_and_moves_exactly():
     params = np.stack([galaxy(0.37, -0.21), galaxy(-1.1, 0.8)])
     params[1, PARAM_NAMES.index("log10_bulge_radius")] = -1.8  # a bulge far smaller than an LR pixel
     truth = simulate(params, HR_GRID)
-    patches, origins = simulate_patch(params, HR_GRID, 16, 0.03)
+    lr, patches, origins = simulate_with_patch(params, LR_GRID, HR_GRID, 16, 0.03)
     assert patches.shape == (2, 4, 16, 16)
+    # the LR maps are exactly simulate()'s; the patch is a small grid of its own, with the galaxy moved
+    np.testing.assert_array_equal(lr, simulate(params, LR_GRID))
+    moved = params.copy()
+    moved[:, X0] -= (origins[:, 1] - 32) * DX
+    moved[:, Y0] -= (origins[:, 0] - 32) * DX
+    np.testing.assert_allclose(patches, simulate(moved, patch_grid(HR_GRID, 16), rule=PATCH_RULE), rtol=1e-6)
+    one = simulate_with_patch(params[1:], LR_GRID, HR_GRID, 16, 0.03)  # batch 1 (no threads): the same numbers
+    np.testing.assert_array_equal(one[1][0], patches[1])
     for g in range(2):
         r, c = origins[g]
         ref = truth[g][:, r:r + 16, c:c + 16]
@@ -64,12 +72,12 @@ def test_patch_simulation_is_close_to_the_converged_grid_and_moves_exactly():
         assert np.median(rel_b) < 0.01 and rel_b.max() < 0.05
         assert np.abs(patches[g, 1] - ref[1]).max() < 10.0  # km/s, at the steepest velocity gradient
         assert np.median(np.abs(patches[g, 2] / ref[2] - 1)) < 0.01
-    # the same galaxy moved by whole HR pixels: the same patch, one step further
+    # the same galaxy moved by whole HR pixels: the same patch, three steps further
     moved = params[:1].copy()
     moved[0, X0] += 3 * DX
-    p2, o2 = simulate_patch(moved, HR_GRID, 16, 0.03)
+    _, p2, o2 = simulate_with_patch(moved, LR_GRID, HR_GRID, 16, 0.03)
     assert o2[0, 1] == origins[0, 1] + 3 and o2[0, 0] == origins[0, 0]
-    np.testing.assert_allclose(p2[0], patches[0], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(p2[0], patches[0], rtol=1e-6)
 
 
 def test_quadrature_rule_default_is_the_converged_one_and_is_checked():
@@ -111,7 +119,7 @@ def test_emulator_pastes_its_patch_and_calibrates_patch_bins(tmp_path):
     params = np.stack([galaxy(0.4, -0.3), galaxy(-1.9, 1.7)])
     maps = emu(params)
     net = emu.super_resolve(emu.simulate_lr(params))
-    patches, origins = simulate_patch(params, TINY_HR, 6, emu.redshift)
+    _, patches, origins = simulate_with_patch(params, emu.lr_grid, TINY_HR, 6, emu.redshift)
     mask = patch_mask(params, TINY_HR, 6)
     for g in range(2):
         r, c = origins[g]

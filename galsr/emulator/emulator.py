@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from galsr.emulator.error_model import error_model_from_file
-from galsr.simulator.centre_patch import check_npatch, paste_patch, simulate_patch
+from galsr.simulator.centre_patch import check_npatch, paste_patch, simulate_with_patch
 
 DEFAULT_RESOURCE = "default.galsr"
 
@@ -135,7 +135,7 @@ class Emulator:
 
     def super_resolve(self, lr_maps, batch_size=256):
         """The network's HR maps (N, 4, n_hr, n_hr) float64 from physical LR maps (N, 4, n_lr, n_lr) on ``lr_grid``
-        (without the central patch, which needs the parameters: :meth:`paste_centres`)."""
+        (without the central patch, which needs the parameters: :meth:`predict` pastes it)."""
         lr_maps = np.asarray(lr_maps, dtype=np.float64)
         single = lr_maps.ndim == 3
         if single:
@@ -153,14 +153,6 @@ class Emulator:
             out = self.transform.inverse_(y).astype(np.float64)
         return out[0] if single else out
 
-    def paste_centres(self, maps, params):
-        """Overwrite, in place, the central patch of HR maps (N, 4, n, n) float64 with its direct simulation
-        (galsr.simulator.centre_patch) for validated parameter rows (N, 18); returns ``maps``."""
-        patches, origins = simulate_patch(params, self.hr_grid, self.centre_patch, self.redshift)
-        for m, patch, origin in zip(maps, patches, origins):
-            paste_patch(m, patch, origin)
-        return maps
-
     def __call__(self, params):
         """HR maps of galaxies: (18,) or dict -> (4, n_hr, n_hr); (N, 18) -> (N, 4, n_hr, n_hr); float64,
         physical units. ValueError for parameters outside the emulator's bounds (naming the parameter) or violating
@@ -172,9 +164,14 @@ class Emulator:
         predicted 1-sigma error per pixel for these parameters, same shape, in the likelihood's units (brightness
         in dex, v and sigma in km/s, M/L in Msun/Lsun; see ``error_model``)."""
         arr, single = self.validate(params)
-        out = self.super_resolve(self.simulate_lr(arr))
-        if self.centre_patch:
-            self.paste_centres(out, arr)
+        if self.centre_patch:  # the LR maps and the central patches in one simulation call per galaxy
+            lr, patches, origins = simulate_with_patch(arr, self.lr_grid, self.hr_grid, self.centre_patch,
+                                                       self.redshift)
+            out = self.super_resolve(lr)
+            for m, patch, origin in zip(out, patches, origins):
+                paste_patch(m, patch, origin)
+        else:
+            out = self.super_resolve(self.simulate_lr(arr))
         if not return_error:
             return out[0] if single else out
         err = self.error_model.predict(arr)
