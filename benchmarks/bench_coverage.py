@@ -138,6 +138,15 @@ def report(out, free):
     if not summary:
         return "no finished fits yet"
     text = "\n".join(rows)
+    paired = [(json.load(open(f))["wall_time_s"], json.load(open(f.replace("_simulator", "_finish")))["wall_time_s"])
+              for f in sorted(glob.glob(os.path.join(out, "mock*_simulator.json")))
+              if os.path.exists(f.replace("_simulator", "_finish"))]
+    if paired:
+        ratio = [sim / fin for sim, fin in paired]
+        summary["speed_up_end_to_end"] = {"mocks": len(paired), "median": float(np.median(ratio)),
+                                          "min": float(np.min(ratio)), "max": float(np.max(ratio))}
+        text += (f"\n\nend-to-end speed-up, simulator-only wall time / (emulator fit + finish) on the same mocks: "
+                 f"median {np.median(ratio):.1f} x (range {np.min(ratio):.1f}-{np.max(ratio):.1f}, {len(paired)} mocks)")
     if "finish" in summary:
         f = summary["finish"]
         text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "

@@ -59,3 +59,28 @@ def test_flatnet_equals_the_chain_it_replaces():
         torch.testing.assert_close(flat(x), chain(x), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="no functional form for Linear"):
         FlatNet(nn.Linear(2, 2))
+
+
+def test_without_onednn_switches_off_for_the_call_only():
+    import torch
+
+    from galsr.emulator.fast_layers import WithoutOneDNN
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append(torch.backends.mkldnn.enabled)
+            if x is None:
+                raise RuntimeError("boom")
+            return x
+
+    before = torch.backends.mkldnn.enabled
+    wrapped = WithoutOneDNN(Probe())
+    assert wrapped(torch.ones(1)) is not None and seen == [False]
+    assert torch.backends.mkldnn.enabled == before
+    try:
+        wrapped(None)
+    except RuntimeError:
+        pass
+    assert torch.backends.mkldnn.enabled == before and seen == [False, False]

@@ -156,11 +156,11 @@ class Bicubic(_FoldChannels):
 def inference_model(model, n_lr=20):
     """A copy of ``model`` (eval mode) giving the same numbers faster on a CPU at batch 1: transposed convolutions
     as sub-pixel convolutions and the bicubic skip as two matrix products for n_lr x n_lr inputs
-    (training.fast_layers), each block run as direct functional calls (FlatNet). Its state_dict differs from the
-    model's: keep the original for saving."""
+    (training.fast_layers), each block run as direct functional calls (FlatNet), all with oneDNN off
+    (WithoutOneDNN). Its state_dict differs from the model's: keep the original for saving."""
     import copy
 
-    from galsr.emulator.fast_layers import BicubicUpsample, FlatNet, subpixel_from_transposed
+    from galsr.emulator.fast_layers import BicubicUpsample, FlatNet, WithoutOneDNN, subpixel_from_transposed
 
     fast = copy.deepcopy(model).eval()
     if isinstance(fast, ISRCNN):
@@ -172,7 +172,7 @@ def inference_model(model, n_lr=20):
             fast.bicubic = BicubicUpsample(n_lr, SCALE)
     for p in fast.parameters():
         p.requires_grad_(False)
-    return fast
+    return WithoutOneDNN(fast)
 
 
 def init_weights(model):

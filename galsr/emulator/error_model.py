@@ -85,6 +85,7 @@ class BinnedErrorModel:
         self.lr_pixel = float(lr_grid.pixel_kpc)
         self._log_lr_pixel = math.log10(self.lr_pixel)
         self._by_distance = np.ascontiguousarray(np.moveaxis(self.table, 3, 2))  # (bulge, offset, distance, C)
+
         # distance bins around a centre on a grid of half HR pixels, twice the field wide: any centre's map is a
         # strided slice of it
         n = len(self.hr_centres)
