@@ -42,13 +42,15 @@ WEIGHT_MASS = 0.999
 MAX_EXACT = 2000
 #: Exact evaluations of a random pilot of the selected samples: if their ESS, scaled to the whole selection, is below
 #: ESS_MIN, the rest are not evaluated and the fallback starts at once (Kish ESS grows in proportion to the samples).
-PILOT = 400
+PILOT = 200
 #: Below this Kish ESS the reweighted posterior is not trusted. Measured by benchmarks/finish_threshold.py (2,000
 #: samples, 6 dimensions, shifts 0-3.5 sigma, widths x 0.7-1.3): at median ESS >= 188 the RMS error of the reweighted
 #: 16/50/84 % quantiles stays <= 0.12 sigma in every case; at ESS 99-109 it is 0.21-0.24 sigma, below 65 >= 0.24.
 ESS_MIN = 200
 #: The fallback stops once its ESS reaches this.
 ESS_TARGET = 500
+#: Exact evaluations per round of the fallback, and its most rounds: small rounds stop it soon after the target.
+ROUND, MAX_ROUNDS = 500, 12
 #: Widening of the starting covariance (in sigma) for the fallback's first proposal.
 WIDEN = 2.0
 #: At most this many exact evaluations for the fallback's least-squares start (exact_laplace).
@@ -247,7 +249,7 @@ class StudentT:
                 - 0.5 * (nu + d) * np.log1p(m / nu))
 
 
-def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=1000, max_rounds=6, widen=WIDEN,
+def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUND, max_rounds=MAX_ROUNDS, widen=WIDEN,
                         ess_target=ESS_TARGET, df=5.0, start=None):
     """Adaptive importance sampling of prior x exact likelihood, seeded by a weighted sample of an approximate
     posterior (``theta0`` (n, ndim), log-weights ``logw0``) or, when given, by ``start`` = (centre (ndim,),

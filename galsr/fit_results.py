@@ -21,7 +21,11 @@ def posterior_samples(results, prior, seed):
     equal = np.array([prior.full(t) for t in resample_equal(theta, weights, rstate=np.random.default_rng(seed))])
     log_post = np.asarray(results.logl, dtype=np.float64).copy()
     if prior.incl >= 0:  # the isotropic inclination prior is not flat: MAP = max of logL + ln sin i
-        log_post += np.log(np.sin(theta[:, prior.incl]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_post += np.log(np.sin(theta[:, prior.incl]))
+    # samples outside the prior (an importance sampler's proposals can fall there; their weight is 0) give NaN or
+    # -inf, and np.argmax would pick a NaN
+    log_post = np.where(np.isfinite(log_post) & (weights > 0), log_post, -np.inf)
     return full, weights, equal, full[int(np.argmax(log_post))]
 
 
