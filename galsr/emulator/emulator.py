@@ -144,7 +144,7 @@ class Emulator:
         if lr_maps.ndim != 4 or lr_maps.shape[1:] != (len(self.channels), n_lr, n_lr):
             raise ValueError(f"LR maps must have shape (N, {len(self.channels)}, {n_lr}, {n_lr}), got "
                              f"{lr_maps.shape}")
-        x = torch.from_numpy(self.transform.forward32(lr_maps))
+        x = torch.from_numpy(self.transform.forward(lr_maps).astype(np.float32))
         with torch.inference_mode():
             if len(x) <= batch_size:
                 y = self._fast(x)

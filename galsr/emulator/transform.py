@@ -146,24 +146,6 @@ class MapTransform:
                 out[..., idx, :, :] = np.power(10.0, out[..., idx, :, :])
         return out
 
-    def forward32(self, maps):
-        """Physical maps (N, C, n, n) numpy -> normalised float32 maps, a new C-contiguous array: the emulator's hot
-        path (one copy, then in place). Same as ``forward`` to float32 rounding; ValueError naming the channel for a
-        log channel with a value <= 0."""
-        a = np.array(maps, dtype=np.float32)
-        if a.ndim != 4 or a.shape[1] != self.n_channels:
-            raise ValueError(f"MapTransform: expected maps (N, {self.n_channels}, n, n), got shape {tuple(a.shape)}")
-        scale, lo, log_idx = self._f32()
-        for c in log_idx:
-            sub = a[:, c]
-            if not (sub > 0).all():
-                raise ValueError(f"MapTransform: channel(s) {[self.channels[i] for i in log_idx]} must be > 0 for "
-                                 f"log10")
-            np.log10(sub, out=sub)
-        a -= lo
-        a /= scale
-        return a
-
     def _f32(self):
         """(scale (C, 1, 1), lo (C, 1, 1) as float32, indices of the log channels), made once."""
         cache = getattr(self, "_f32_cache", None)
