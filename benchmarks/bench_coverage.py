@@ -4,7 +4,8 @@ finish (galsr.finish).
     python benchmarks/bench_coverage.py --out DIR [--mocks 50] [--arms emulator finish simulator] [--free six|all]
                                         [--workers 1] [--seed 0] [--snr 30] [--emulator FILE] [--report]
 
-Mock k has parameters drawn from the prior (Latin hypercube with seed 10000 x seed + k, physical cuts applied) and the
+Mock k has parameters drawn from the fit's prior (galsr.prior.Prior.sample with seed 10000 x seed + k: uniform in
+each parametrisation, inclination isotropic, physical cuts applied) and the
 default MaNGA-like noise of galsr.noise at S/N ``--snr`` (noise seed = seed + k) on the emulator's grid. ``--free six``
 fits the bulge, disc and disc-2 masses, the disc-2 radius, the orientation and the inclination, the other 12 fixed at
 the truth; ``--free all`` fits all 18. Sampler settings: galsr.fitting.DEFAULTS, the same for every arm. The
@@ -38,8 +39,11 @@ N_RANK = 100  # posterior draws per SBC rank
 
 
 def mock_truth(k, seed):
-    """The true parameters (18,) of mock ``k``."""
-    return ParameterSpace().sample_lhs(1, seed=10000 * seed + k)[0]
+    """The true parameters (18,) of mock ``k``: a draw from the fit's own prior (galsr.prior.Prior, inclination
+    isotropic, physical cuts), as simulation-based calibration requires."""
+    from galsr.prior import Prior
+
+    return Prior(ParameterSpace()).sample(1, seed=10000 * seed + k)[0]
 
 
 def record(result, truth, free, wall, seed):

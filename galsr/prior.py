@@ -47,12 +47,27 @@ class Prior:
         return len(self.free_names)
 
     def transform(self, u):
-        """Unit cube (ndim,) -> free parameters (ndim,): uniform, inclination isotropic (cos i uniform)."""
+        """Unit cube (..., ndim) -> free parameters (..., ndim): uniform, inclination isotropic (cos i uniform)."""
         x = self.lo + u * (self.hi - self.lo)
         if self.incl >= 0:
             c_lo, c_hi = math.cos(self.lo[self.incl]), math.cos(self.hi[self.incl])
-            x[self.incl] = math.acos(c_lo - u[self.incl] * (c_lo - c_hi))
+            x[..., self.incl] = np.arccos(c_lo - u[..., self.incl] * (c_lo - c_hi))
         return x
+
+    def sample(self, n, seed):
+        """(n, ndim) independent draws from this prior, physical cuts included (rejection on the full vector), with
+        numpy's default_rng(seed): what simulation-based calibration needs, the truths drawn from the very prior
+        the fit uses (ParameterSpace.sample_lhs, for training sets, is uniform in the inclination instead)."""
+        rng = np.random.default_rng(seed)
+        kept, have = [], 0
+        while have < int(n):
+            x = self.transform(rng.random((max(2 * int(n), 16), self.ndim)))
+            full = np.tile(self.template, (len(x), 1))
+            full[:, self.free_index] = x
+            x = x[self.space.satisfies_cuts(full)]
+            kept.append(x)
+            have += len(x)
+        return np.concatenate(kept)[: int(n)]
 
     def log_density(self, theta):
         """ln prior density (float) at free parameters ``theta`` (ndim,) in their units (-inf outside the box); the

@@ -67,6 +67,27 @@ def test_prior_transform_isotropic_inclination_and_fixing():
         Prior(fixed={"bulge": 1.0})
 
 
+def test_prior_sample_is_the_fit_prior_with_the_cuts():
+    """Simulation-based calibration needs truths drawn from the prior the fit uses: isotropic inclination (not the
+    training sets' uniform one), the physical cuts, fixed values kept, the same draws for the same seed."""
+    prior = Prior()
+    x = prior.sample(4000, seed=3)
+    assert x.shape == (4000, 18)
+    assert np.all(prior.space.satisfies_cuts(x))
+    assert np.all((x >= prior.lo) & (x <= prior.hi))
+    lo, hi = PARAM_BOUNDS[-1]
+    cos_i = np.cos(x[:, prior.incl])
+    # uniform in cos i: each fifth of [cos hi, cos lo] holds a fifth of the draws (the cuts do not involve i)
+    counts = np.histogram(cos_i, bins=5, range=(math.cos(hi), math.cos(lo)))[0]
+    assert np.all(np.abs(counts - 800) < 4 * math.sqrt(800 * 0.8))
+    # ... whereas the training sets' Latin hypercube is uniform in i itself
+    lhs = ParameterSpace().sample_lhs(4000, seed=3)[:, -1]
+    assert np.mean(np.cos(lhs)) > np.mean(cos_i) + 0.02
+    np.testing.assert_array_equal(prior.sample(7, seed=3), prior.sample(7, seed=3))
+    fixed = Prior(fixed={"x0": 0.5, "inclination": 0.7})
+    assert fixed.sample(5, seed=1).shape == (5, 16)
+
+
 @pytest.fixture(scope="module")
 def mock_file(tmp_path_factory):
     return write_galaxy(tmp_path_factory.mktemp("fit") / "mock.fits",
