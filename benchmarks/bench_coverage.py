@@ -9,7 +9,10 @@ each parametrisation, inclination isotropic, physical cuts applied) and the
 default MaNGA-like noise of galsr.noise at S/N ``--snr`` (noise seed = seed + k) on the emulator's grid. ``--free six``
 fits the bulge, disc and disc-2 masses, the disc-2 radius, the orientation and the inclination, the other 12 fixed at
 the truth; ``--free all`` fits all 18. Sampler settings: galsr.fitting.DEFAULTS, the same for every arm. The
-"emulator" and "finish" arms share one emulator fit per mock (the finish arm's wall time includes it).
+"emulator" and "finish" arms share one emulator fit per mock (the finish arm's wall time includes it). The
+"laplace" arm is a cheap check of the exact likelihood itself (no sampler): the simulator's best fit by bounded least
+squares started at the truth (galsr.finish.exact_laplace) and the Gaussian of its Gauss-Newton covariance; where
+the posterior is close to Gaussian its coverage is the exact posterior's, at a few seconds per mock.
 
 Per arm and free parameter: the share of truths inside the 68 % and 95 % intervals (central, from the weighted
 posterior) with binomial errors, SBC ranks of the truth among 100 posterior draws (Talts et al. 2018; uniform when
@@ -34,7 +37,7 @@ from galsr.simulator.fileio import save_figure, write_json_atomic, write_text_at
 
 SIX = ("log10_bulge_mass", "log10_disc1_mass", "log10_disc2_mass", "log10_disc2_radius", "orientation",
        "inclination")
-ARMS = ("emulator", "finish", "simulator")
+ARMS = ("emulator", "finish", "simulator", "laplace")
 N_RANK = 100  # posterior draws per SBC rank
 
 
@@ -63,6 +66,30 @@ def record(result, truth, free, wall, seed):
     return {"parameters": params, "wall_time_s": wall, "n_likelihood_calls": s["n_likelihood_calls"],
             "logz": s["logz"], "finish": s.get("finish"), "posterior": s.get("posterior"),
             "settings": {k: v for k, v in result.settings.items()}}
+
+
+def laplace_record(galaxy, truth, fixed, seed):
+    """The "laplace" arm's record: Gaussian quantiles and SBC rank from the exact best fit and its Gauss-Newton
+    covariance (galsr.finish.exact_laplace, started at the truth)."""
+    from scipy.stats import norm
+
+    from galsr.finish import exact_laplace
+    from galsr.forward_models import SimulatorForward
+    from galsr.likelihood import FitData
+    from galsr.prior import Prior
+
+    t0 = time.time()
+    prior = Prior(ParameterSpace(redshift=galaxy.redshift), fixed=fixed)
+    theta, cov, n = exact_laplace(prior, FitData(galaxy), SimulatorForward(galaxy.grid, galaxy.redshift),
+                                  truth[prior.free_index], 1e-3 * (prior.hi - prior.lo))
+    sd = np.sqrt(np.diag(cov))
+    z = norm.ppf([0.025, 0.16, 0.5, 0.84, 0.975])
+    draws = np.random.default_rng(seed).multivariate_normal(theta, cov, size=N_RANK)
+    params = {name: {"q": [float(v) for v in theta[j] + z * sd[j]], "truth": float(truth[prior.free_index[j]]),
+                     "rank": int(np.sum(draws[:, j] < truth[prior.free_index[j]]))}
+              for j, name in enumerate(prior.free_names)}
+    return {"parameters": params, "wall_time_s": time.time() - t0, "n_likelihood_calls": n, "logz": None,
+            "finish": None, "posterior": "Laplace approximation of the exact likelihood at its best fit"}
 
 
 def run_mock(k, arms, free, args, out):
@@ -101,6 +128,9 @@ def run_mock(k, arms, free, args, out):
         write_json_atomic(os.path.join(out, f"mock{k:03d}_simulator.json"),
                           record(sim, truth, free, wall, args.seed + k))
         print(f"mock {k} simulator: {wall:.0f} s", flush=True)
+    if "laplace" in todo:
+        write_json_atomic(os.path.join(out, f"mock{k:03d}_laplace.json"),
+                          laplace_record(galaxy, truth, fixed, args.seed + k))
 
 
 def _share(hits):
