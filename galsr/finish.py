@@ -297,7 +297,10 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
         else:  # too few effective samples (the exact posterior is narrower or elsewhere): shrink onto the elite,
             # the best-weighted 4 x ndim samples (cross-entropy method), unwidened
             elite = ok[np.argsort(logw[ok])[::-1][: max(4 * ndim, 2)]]
-            mu, cov = allx[elite].mean(axis=0), np.cov(allx[elite].T).reshape(ndim, ndim)
+            if len(elite) > ndim:
+                mu, cov = allx[elite].mean(axis=0), np.cov(allx[elite].T).reshape(ndim, ndim)
+            else:  # too few finite samples for a covariance: recentre on the best one, halve the widths
+                mu, cov = (allx[elite[0]] if len(elite) else mu), 0.25 * cov
             scale = 1.0
     n = len(logw)
     logz = float(logsumexp(logw) - math.log(n))

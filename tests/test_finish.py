@@ -165,3 +165,27 @@ def test_map_ignores_samples_outside_the_prior():
                        ncall=np.ones(3, int), eff=1.0, nlive=1))
     best = posterior_samples(res, prior, 0)[3]
     assert best[PARAM_NAMES.index("inclination")] == pytest.approx(0.8)
+
+
+def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood():
+    """A round in which only one proposal lands where the likelihood is finite (a coverage mock did this) must not
+    build a covariance from one sample (NaN -> 'Eigenvalues did not converge'): the sampler recentres and narrows."""
+    from galsr.finish import adaptive_importance
+    from galsr.prior import Prior
+
+    prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
+    centre = np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
+
+    calls = []
+
+    def evaluate(x):  # first round: one finite value only; then finite within 0.05 of the centre
+        calls.append(len(x))
+        ll = -0.5 * np.sum(((x - centre) / 0.01) ** 2, axis=1)
+        if len(calls) == 1:
+            return np.where(np.arange(len(x)) == 0, ll, -np.inf)
+        return np.where(np.all(np.abs(x - centre) < 0.05, axis=1), ll, -np.inf)
+
+    x0 = centre + np.array([[0.0, 0.0], [0.5, 0.5], [-0.5, 0.3]])
+    *_, ess, rounds = adaptive_importance(evaluate, prior, x0, np.zeros(3), seed=1, n_per_round=50,
+                                          max_rounds=6, ess_target=40, start=(centre, np.eye(2) * 0.3))
+    assert rounds >= 2 and len(calls) >= 2 and np.isfinite(ess)
