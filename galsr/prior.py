@@ -62,9 +62,7 @@ class Prior:
         kept, have = [], 0
         while have < int(n):
             x = self.transform(rng.random((max(2 * int(n), 16), self.ndim)))
-            full = np.tile(self.template, (len(x), 1))
-            full[:, self.free_index] = x
-            x = x[self.space.satisfies_cuts(full)]
+            x = x[self.space.satisfies_cuts(self.full(x))]
             kept.append(x)
             have += len(x)
         return np.concatenate(kept)[: int(n)]
@@ -83,9 +81,10 @@ class Prior:
         return logp
 
     def full(self, theta):
-        """All 18 parameters from the free ones."""
-        p = self.template.copy()
-        p[self.free_index] = theta
+        """All 18 parameters (..., 18) from the free ones (..., ndim)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        p = np.broadcast_to(self.template, theta.shape[:-1] + self.template.shape).copy()
+        p[..., self.free_index] = theta
         return p
 
 
