@@ -181,6 +181,11 @@ def report(out, free):
                                           "min": float(np.min(ratio)), "max": float(np.max(ratio))}
         text += (f"\n\nend-to-end speed-up, simulator-only wall time / (emulator fit + finish) on the same mocks: "
                  f"median {np.median(ratio):.1f} x (range {np.min(ratio):.1f}-{np.max(ratio):.1f}, {len(paired)} mocks)")
+    for arm, ref in (("finish", "simulator"), ("finish", "laplace"), ("emulator", "simulator")):
+        agree = paired_agreement(out, free, arm, ref)
+        if agree:
+            summary.setdefault("paired", {})[f"{arm}_vs_{ref}"] = agree
+            text += "\n\n" + agreement_table(agree, arm, ref)
     if "finish" in summary:
         f = summary["finish"]
         text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "
@@ -189,6 +194,38 @@ def report(out, free):
     write_json_atomic(os.path.join(out, "coverage.json"), summary)
     plot_ranks(os.path.join(out, "sbc_ranks.png"), ranks, free)
     return text
+
+
+def paired_agreement(out, free, arm, ref):
+    """Per free parameter, ``arm`` against ``ref`` on the mocks both finished: the shift of the posterior median in
+    units of the reference's 68 % half-width, and the ratio of the 68 % widths (medians and 90th percentile of
+    |shift| over mocks). Far more sensitive than comparing two coverage fractions: each mock is its own control."""
+    pairs = [(json.load(open(f)), json.load(open(f.replace(f"_{ref}.json", f"_{arm}.json"))))
+             for f in sorted(glob.glob(os.path.join(out, f"mock*_{ref}.json")))
+             if os.path.exists(f.replace(f"_{ref}.json", f"_{arm}.json"))]
+    if not pairs:
+        return {}
+    agree = {"mocks": len(pairs), "parameters": {}}
+    for name in free:
+        q_ref = np.array([r["parameters"][name]["q"] for r, _ in pairs])
+        q_arm = np.array([a["parameters"][name]["q"] for _, a in pairs])
+        half = (q_ref[:, 3] - q_ref[:, 1]) / 2
+        shift = np.abs(q_arm[:, 2] - q_ref[:, 2]) / half
+        ratio = (q_arm[:, 3] - q_arm[:, 1]) / (2 * half)
+        agree["parameters"][name] = {"shift_median": float(np.median(shift)),
+                                     "shift_p90": float(np.percentile(shift, 90)),
+                                     "width_ratio_median": float(np.median(ratio))}
+    return agree
+
+
+def agreement_table(agree, arm, ref):
+    """Markdown table of :func:`paired_agreement`."""
+    rows = [f"{arm} against {ref} on the same {agree['mocks']} mocks (|shift of the median| in {ref} 68 % "
+            "half-widths; 68 % width ratio):", "",
+            "| parameter | median shift | p90 shift | width ratio (median) |", "|---|---|---|---|"]
+    for name, a in agree["parameters"].items():
+        rows.append(f"| {name} | {a['shift_median']:.2f} | {a['shift_p90']:.2f} | {a['width_ratio_median']:.2f} |")
+    return "\n".join(rows)
 
 
 def plot_ranks(path, ranks, free):
