@@ -261,16 +261,15 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
     """
     rng = np.random.default_rng(seed)
     floor = 1e-8 * (prior.hi - prior.lo)
-    if start is None:
-        logw0 = np.asarray(logw0, dtype=np.float64)
-        ok0 = np.isfinite(logw0)
-        mu, cov = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
-    else:
-        mu, cov = (np.asarray(a, dtype=np.float64) for a in start)
+    logw0 = np.asarray(logw0, dtype=np.float64)
+    ok0 = np.isfinite(logw0)
+    seed_moments = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
+    mu, cov = seed_moments if start is None else (np.asarray(a, dtype=np.float64) for a in start)
     ndim = len(mu)
     proposals, xs, logls, lls = [], [], [], []
     scale = float(widen)
     logw, ess = None, 0.0
+    seeded = start is None  # whether the approximate posterior's own moments have been proposed from
     for r in range(int(max_rounds)):
         q = StudentT(mu, cov * scale**2, df, floor)
         x = q.rvs(n_per_round, rng)
@@ -288,6 +287,11 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
         logq = logsumexp(np.stack([p.logpdf(allx) for p in proposals]), axis=0) - math.log(len(proposals))
         logw = np.where(np.isfinite(target) & np.isfinite(logq), target - logq, -np.inf)
         ess = kish_ess(logw)
+        if not np.isfinite(logw).any() and not seeded:
+            # not one finite sample around the given start (an 18-free coverage mock crashed on this): propose
+            # from the approximate posterior's weighted moments instead
+            (mu, cov), seeded, scale = seed_moments, True, 1.5
+            continue
         if ess >= ess_target or not np.isfinite(logw).any():
             break
         ok = np.flatnonzero(np.isfinite(logw))
@@ -417,6 +421,11 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                                                    sigma0)
             theta, logl, logwt, logz, logzerr, ess, rounds = adaptive_importance(
                 evaluate, result.prior, theta_emu, res.logwt, seed=seed, widen=LAPLACE_WIDEN, start=(centre, cov))
+            if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
+                say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
+                theta, logl, logwt, logz, logzerr, ess = (theta_emu, np.asarray(res.logl), np.asarray(res.logwt),
+                                                          float(res.logz[-1]), float(res.logzerr[-1]), 0.0)
+                info["shown"] = "emulator"
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], ess=round(ess, 1),
                         n_exact=int(evaluate.calls) + n_laplace, n_exact_best_fit=n_laplace, rounds=int(rounds),
                         clipped=0, clipped_weight_fraction=0.0)
@@ -438,6 +447,8 @@ def _posterior_label(forward_name, info):
     """One line saying which posterior a summary describes."""
     if info["method"] == "none":
         return f"{forward_name} posterior" + (" (no exact finish)" if forward_name != "simulator" else "")
+    if info.get("shown") == "emulator":
+        return "emulator posterior: the exact finish found no sample with a finite exact likelihood; NOT TRUSTWORTHY"
     how = "reweighted to" if info["method"] == "reweight" else "replaced by an importance sampler with"
     text = f"exact posterior: emulator run {how} the full simulation (ESS {info['ess']:.0f}, " \
            f"{info['n_exact']} exact evaluations)"

@@ -189,3 +189,26 @@ def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood():
     *_, ess, rounds = adaptive_importance(evaluate, prior, x0, np.zeros(3), seed=1, n_per_round=50,
                                           max_rounds=6, ess_target=40, start=(centre, np.eye(2) * 0.3))
     assert rounds >= 2 and len(calls) >= 2 and np.isfinite(ess)
+
+
+def test_importance_sampler_leaves_a_start_where_nothing_is_finite():
+    """An 18-free coverage mock's exact importance sampler found not one finite likelihood around its least-squares
+    start and the finish crashed on the all -inf weights; the sampler must then propose from the approximate
+    posterior it was given and find the exact one there."""
+    from galsr.finish import adaptive_importance
+    from galsr.prior import Prior
+
+    prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
+    centre = np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
+
+    def evaluate(x):  # finite only within 0.5 of the centre
+        ll = -0.5 * np.sum(((x - centre) / 0.1) ** 2, axis=1)
+        return np.where(np.all(np.abs(x - centre) < 0.5, axis=1), ll, -np.inf)
+
+    theta0 = centre + np.random.default_rng(0).normal(0.0, 0.1, (200, 2))  # the approximate posterior
+    x, _, logw, logz, _, ess, rounds = adaptive_importance(
+        evaluate, prior, theta0, np.zeros(200), seed=1, n_per_round=100, max_rounds=6, ess_target=150,
+        start=(centre + 3.0, np.eye(2) * 1e-4))  # a start far from anything finite
+    assert np.isfinite(logz) and ess >= 150 and rounds >= 2
+    w = np.exp(logw - logz)
+    np.testing.assert_allclose(w @ x / w.sum(), centre, atol=0.03)
