@@ -159,6 +159,7 @@ def report(out, free):
             summary[arm]["ess_median"] = float(np.median([r["finish"]["ess"] for r in recs]))
             summary[arm]["fallback_runs"] = int(sum(r["finish"]["method"] != "reweight" for r in recs))
             summary[arm]["untrusted_runs"] = int(sum(not r["finish"]["trusted"] for r in recs))
+            summary[arm]["smc_runs"] = int(sum(r["finish"]["method"].endswith("smc") for r in recs))
         ranks[arm] = {}
         for name in free:
             e = [r["parameters"][name] for r in recs]
@@ -172,9 +173,7 @@ def report(out, free):
     if not summary:
         return "no finished fits yet"
     text = "\n".join(rows)
-    paired = [(json.load(open(f))["wall_time_s"], json.load(open(f.replace("_simulator", "_finish")))["wall_time_s"])
-              for f in sorted(glob.glob(os.path.join(out, "mock*_simulator.json")))
-              if os.path.exists(f.replace("_simulator", "_finish"))]
+    paired = [(sim["wall_time_s"], fin["wall_time_s"]) for sim, fin in _pairs(out, "finish", "simulator")]
     if paired:
         ratio = [sim / fin for sim, fin in paired]
         summary["speed_up_end_to_end"] = {"mocks": len(paired), "median": float(np.median(ratio)),
@@ -189,20 +188,26 @@ def report(out, free):
     if "finish" in summary:
         f = summary["finish"]
         text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "
-                 f"{f['mocks']} mocks; below the ESS threshold in {f['untrusted_runs']}")
+                 f"{f['mocks']} mocks (tempered SMC in {f['smc_runs']}); below the ESS threshold in "
+                 f"{f['untrusted_runs']}")
     write_text_atomic(os.path.join(out, "coverage.md"), text + "\n")
     write_json_atomic(os.path.join(out, "coverage.json"), summary)
     plot_ranks(os.path.join(out, "sbc_ranks.png"), ranks, free)
     return text
 
 
+def _pairs(out, arm, ref):
+    """[(record of ``ref``, record of ``arm``)] for every mock in ``out`` that both arms finished."""
+    return [(json.load(open(f)), json.load(open(f.replace(f"_{ref}.json", f"_{arm}.json"))))
+            for f in sorted(glob.glob(os.path.join(out, f"mock*_{ref}.json")))
+            if os.path.exists(f.replace(f"_{ref}.json", f"_{arm}.json"))]
+
+
 def paired_agreement(out, free, arm, ref):
     """Per free parameter, ``arm`` against ``ref`` on the mocks both finished: the shift of the posterior median in
     units of the reference's 68 % half-width, and the ratio of the 68 % widths (medians and 90th percentile of
     |shift| over mocks). Far more sensitive than comparing two coverage fractions: each mock is its own control."""
-    pairs = [(json.load(open(f)), json.load(open(f.replace(f"_{ref}.json", f"_{arm}.json"))))
-             for f in sorted(glob.glob(os.path.join(out, f"mock*_{ref}.json")))
-             if os.path.exists(f.replace(f"_{ref}.json", f"_{arm}.json"))]
+    pairs = _pairs(out, arm, ref)
     if not pairs:
         return {}
     agree = {"mocks": len(pairs), "parameters": {}}

@@ -20,8 +20,14 @@ fraction of the cost of a simulator-only fit.
    2 x ndim effective samples exist, shrunk onto the 4 x ndim best-weighted ones, as the cross-entropy method does),
    weights prior x L_exact over the deterministic mixture of all proposals so far (AMIS), until the ESS reaches
    ``ESS_TARGET`` or ``max_rounds``.
-   Its samples, evidence and ESS all come from the exact likelihood; the emulator only proposes. If even that ends
-   below ``ESS_MIN``, the result says so (``trusted`` False) and the printed table warns.
+   Its samples, evidence and ESS all come from the exact likelihood; the emulator only proposes.
+3. **Tempered SMC** (:func:`_tempered_fallback`, galsr.tempering): when even that ends below ``ESS_MIN`` (18 free
+   parameters: a curved ridge of the two discs' masses, radii and M/L that no single Student-t follows), particles
+   drawn from the emulator posterior, which nested sampling spread along the ridge, are carried to the exact one
+   through prior x L_emulator^(1 - beta) x L_exact^beta, beta 0 -> 1, by resampling and Metropolis moves with both
+   models evaluated side by side; its ESS is the number of distinct final particles. If that too ends below
+   ``ESS_MIN`` (or does not reach beta = 1 within its budget), the result says so (``trusted`` False) and the
+   printed table warns.
 
 The result (:func:`finish_fit`) is a new galsr.fitting.FitResult whose summary, samples, best-fit parameters and
 forward model describe the exact posterior; summary["finish"] records method, ESS, exact evaluations and clipping.
@@ -33,6 +39,8 @@ import time
 
 import numpy as np
 from scipy.special import logsumexp
+
+from galsr.weights import kish_ess, resample, truncate
 
 #: Finish methods the fit accepts ("reweight": reweighting with the exact-likelihood fallback; "none": skip).
 METHODS = ("reweight", "none")
@@ -80,32 +88,6 @@ class Reweighted:
     clipped_fraction: float
 
 
-def kish_ess(logw):
-    """Kish effective sample size (float) of unnormalised log-weights (n,): (sum w)^2 / sum w^2 (as dynesty's
-    get_neff_from_logwt, without rounding)."""
-    logw = np.asarray(logw, dtype=np.float64)
-    logw = logw[np.isfinite(logw)]
-    if logw.size == 0:
-        return 0.0
-    return float(math.exp(2 * logsumexp(logw) - logsumexp(2 * logw)))
-
-
-def truncate(logw):
-    """(log-weights with every weight above sqrt(n) x the mean weight set to that cap, number truncated, share of
-    the total weight removed); n counts finite weights (truncated importance sampling)."""
-    logw = np.asarray(logw, dtype=np.float64).copy()
-    finite = np.isfinite(logw)
-    n = int(finite.sum())
-    if n == 0:
-        return logw, 0, 0.0
-    log_cap = logsumexp(logw[finite]) - math.log(n) + 0.5 * math.log(n)
-    over = finite & (logw > log_cap)
-    total = logsumexp(logw[finite])
-    removed = float(np.sum(np.exp(logw[over] - total)) - over.sum() * math.exp(log_cap - total))
-    logw[over] = log_cap
-    return logw, int(over.sum()), removed
-
-
 def select_samples(logwt, mass=WEIGHT_MASS, max_exact=MAX_EXACT, seed=0):
     """The samples to evaluate exactly: (unique row indices (n,), log of their share of the emulator posterior
     (n,), summing to the mass covered). The most probable rows holding ``mass`` of the weight; if more than
@@ -118,10 +100,7 @@ def select_samples(logwt, mass=WEIGHT_MASS, max_exact=MAX_EXACT, seed=0):
     covered = float(w[keep].sum())
     if len(keep) <= max_exact:
         return keep, np.log(w[keep])
-    rng = np.random.default_rng(seed)
-    p = w[keep] / covered
-    positions = (rng.random() + np.arange(max_exact)) / max_exact
-    picks = np.minimum(np.searchsorted(np.cumsum(p), positions), len(keep) - 1)
+    picks = resample(np.log(w[keep]), max_exact, np.random.default_rng(seed))
     rows, counts = np.unique(keep[picks], return_counts=True)
     return rows, np.log(covered * counts / max_exact)
 
@@ -158,8 +137,8 @@ def reweight(logw_base, logz_old, logl_old, logl_new, clip=True):
 _WORKER = {}
 
 
-def _init_worker(prior, data, model):
-    _WORKER.update(prior=prior, data=data, model=model)
+def _init_worker(prior, data, model, reference=None):
+    _WORKER.update(prior=prior, data=data, model=model, reference=reference)
 
 
 def _exact_logl(theta):
@@ -168,22 +147,33 @@ def _exact_logl(theta):
     return log_likelihood_of_parameters(theta, _WORKER["prior"], _WORKER["data"], _WORKER["model"])
 
 
+def _pair_logl(theta):
+    from galsr.likelihood import log_likelihood_of_parameters
+
+    return (_exact_logl(theta),
+            log_likelihood_of_parameters(theta, _WORKER["prior"], _WORKER["data"], _WORKER["reference"]))
+
+
 class ExactEvaluator:
     """ln L of the exact forward model at many parameter vectors, over ``workers`` processes ('spawn'; data, prior and
-    model are pickled once per worker). Use as a context manager; ``calls`` counts evaluations."""
+    models are pickled once per worker). With a ``reference`` forward model (the emulator) :meth:`pair` also gives its
+    ln L at the same points. Use as a context manager; ``calls`` counts exact evaluations."""
 
-    def __init__(self, prior, data, model, workers=1):
+    def __init__(self, prior, data, model, workers=1, reference=None):
         self.prior, self.data, self.model, self.workers = prior, data, model, int(workers)
+        self.reference = reference
         self.calls, self._pool = 0, None
 
     def __enter__(self):
-        self.model.set_num_threads(1)
+        for m in (self.model, self.reference):
+            if m is not None:
+                m.set_num_threads(1)
+        args = (self.prior, self.data, self.model, self.reference)
         if self.workers > 1:
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ctx.Pool(self.workers, initializer=_init_worker,
-                                  initargs=(self.prior, self.data, self.model))
+            self._pool = multiprocessing.get_context("spawn").Pool(self.workers, initializer=_init_worker,
+                                                                   initargs=args)
         else:
-            _init_worker(self.prior, self.data, self.model)
+            _init_worker(*args)
         return self
 
     def __exit__(self, *exc):
@@ -192,13 +182,20 @@ class ExactEvaluator:
             self._pool.join()
             self._pool = None
 
-    def __call__(self, thetas):
-        """(n,) float64 ln L_exact at free-parameter vectors (n, ndim)."""
+    def _map(self, func, thetas):
         thetas = list(np.asarray(thetas, dtype=np.float64))
         self.calls += len(thetas)
         if self._pool is None:
-            return np.array([_exact_logl(t) for t in thetas])
-        return np.array(self._pool.map(_exact_logl, thetas, chunksize=max(1, len(thetas) // (8 * self.workers))))
+            return np.array([func(t) for t in thetas])
+        return np.array(self._pool.map(func, thetas, chunksize=max(1, len(thetas) // (8 * self.workers))))
+
+    def __call__(self, thetas):
+        """(n,) float64 ln L_exact at free-parameter vectors (n, ndim)."""
+        return self._map(_exact_logl, thetas)
+
+    def pair(self, thetas):
+        """(n, 2) float64: ln L_exact and ln L of the reference model at free-parameter vectors (n, ndim)."""
+        return self._map(_pair_logl, thetas).reshape(-1, 2)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -287,12 +284,13 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
         logq = logsumexp(np.stack([p.logpdf(allx) for p in proposals]), axis=0) - math.log(len(proposals))
         logw = np.where(np.isfinite(target) & np.isfinite(logq), target - logq, -np.inf)
         ess = kish_ess(logw)
-        if not np.isfinite(logw).any() and not seeded:
+        nothing_finite = not np.isfinite(logw).any()
+        if nothing_finite and not seeded:
             # not one finite sample around the given start (an 18-free coverage mock crashed on this): propose
             # from the approximate posterior's weighted moments instead
             (mu, cov), seeded, scale = seed_moments, True, 1.5
             continue
-        if ess >= ess_target or not np.isfinite(logw).any():
+        if ess >= ess_target or nothing_finite:
             break
         ok = np.flatnonzero(np.isfinite(logw))
         if ess >= 2 * ndim:  # enough weight spread: the weighted moments, widened a little
@@ -307,9 +305,11 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
                 mu, cov = (allx[elite[0]] if len(elite) else mu), 0.25 * cov
             scale = 1.0
     n = len(logw)
+    if nothing_finite:
+        return allx, np.concatenate(lls), logw, -math.inf, math.inf, 0.0, r + 1
     logz = float(logsumexp(logw) - math.log(n))
     w = np.exp(logw - logsumexp(logw)) * n
-    logzerr = float(math.sqrt(np.var(w) / n)) if np.isfinite(logz) else math.inf
+    logzerr = float(math.sqrt(np.var(w) / n))
     return allx, np.concatenate(lls), logw - logsumexp(logw) + logz, logz, logzerr, ess, r + 1
 
 
@@ -360,6 +360,45 @@ def _finished_results(old, theta, logl, logwt, logz, logzerr):
                         logl=np.asarray(logl), logwt=np.asarray(logwt), logz=np.full(n, logz),
                         logzerr=np.full(n, logzerr), niter=int(old.niter), ncall=np.asarray(old.ncall),
                         eff=float(old.eff), nlive=int(getattr(old, "nlive", 0) or 0)))
+
+
+def _importance_fallback(result, exact, evaluate, seed, say):
+    """The exact best fit from the emulator's best point, then :func:`adaptive_importance` around it:
+    ((samples, ln L, log-weights, ln Z, its error), info entries). With no finite exact likelihood anywhere, the
+    emulator posterior itself, marked ``shown`` = "emulator"."""
+    res = result.results
+    theta_emu = np.asarray(res.samples)
+    w = np.exp(res.logwt - np.max(res.logwt))
+    sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
+    centre, cov, n_laplace = exact_laplace(result.prior, result.data, exact, theta_emu[np.argmax(res.logl)], sigma0)
+    theta, logl, logwt, logz, logzerr, ess, rounds = adaptive_importance(
+        evaluate, result.prior, theta_emu, res.logwt, seed=seed, widen=LAPLACE_WIDEN, start=(centre, cov))
+    more = {"ess": round(ess, 1), "n_exact_best_fit": n_laplace, "rounds": int(rounds)}
+    if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
+        say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
+        return (theta_emu, np.asarray(res.logl), np.asarray(res.logwt), float(res.logz[-1]),
+                float(res.logzerr[-1])), dict(more, ess=0.0, shown="emulator")
+    return (theta, logl, logwt, logz, logzerr), more
+
+
+def _tempered_fallback(result, exact, workers, seed, say):
+    """galsr.tempering.temper from the emulator posterior (``PARTICLES`` draws, systematic resample of dynesty's
+    weighted samples; ln Z_r = dynesty's ln Z) to prior x L_exact, with the emulator and the exact simulation evaluated
+    side by side over ``workers`` processes. Returns a galsr.tempering.Tempered."""
+    from galsr.tempering import PARTICLES, temper
+
+    res, prior = result.results, result.prior
+    start = np.asarray(res.samples)[resample(np.asarray(res.logwt), PARTICLES, np.random.default_rng(seed))]
+    with ExactEvaluator(prior, result.data, exact, workers, reference=result.forward) as evaluate:
+        def log_densities(x):
+            logp = np.array([prior.log_density(t) for t in x])
+            ll = np.full((len(x), 2), -np.inf)
+            ok = np.isfinite(logp)
+            if ok.any():
+                ll[ok] = evaluate.pair(x[ok])
+            return logp + ll[:, 1], logp + ll[:, 0], ll[:, 0]
+
+        return temper(log_densities, start, float(res.logz[-1]), prior.lo, prior.hi, seed=seed, progress=say)
 
 
 def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT, ess_min=ESS_MIN,
@@ -414,21 +453,21 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         else:
             say(f"finish: effective sample size {rw.ess:.0f} < {ess_min:g}: the emulator posterior does not cover "
                 f"the exact one; finding the exact best fit, then an exact-likelihood importance sampler around it")
-            w = np.exp(res.logwt - np.max(res.logwt))
-            sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(),
-                                        0.0))
-            centre, cov, n_laplace = exact_laplace(result.prior, result.data, exact, theta_emu[np.argmax(res.logl)],
-                                                   sigma0)
-            theta, logl, logwt, logz, logzerr, ess, rounds = adaptive_importance(
-                evaluate, result.prior, theta_emu, res.logwt, seed=seed, widen=LAPLACE_WIDEN, start=(centre, cov))
-            if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
-                say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
-                theta, logl, logwt, logz, logzerr, ess = (theta_emu, np.asarray(res.logl), np.asarray(res.logwt),
-                                                          float(res.logz[-1]), float(res.logzerr[-1]), 0.0)
-                info["shown"] = "emulator"
-            info.update(method="reweight+exact-is", ess_reweight=info["ess"], ess=round(ess, 1),
-                        n_exact=int(evaluate.calls) + n_laplace, n_exact_best_fit=n_laplace, rounds=int(rounds),
-                        clipped=0, clipped_weight_fraction=0.0)
+            (theta, logl, logwt, logz, logzerr), more = _importance_fallback(result, exact, evaluate, seed, say)
+            info.update(method="reweight+exact-is", ess_reweight=info["ess"], **more, n_exact=int(evaluate.calls) +
+                        more["n_exact_best_fit"], clipped=0, clipped_weight_fraction=0.0)
+    if info["ess"] < ess_min and info["method"] != "reweight":
+        say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering from the emulator posterior "
+            f"to the exact one (sequential Monte Carlo)")
+        tempered = _tempered_fallback(result, exact, workers, seed, say)
+        info.update(n_exact=info["n_exact"] + tempered.evaluations, ess_importance=info["ess"],
+                    smc={"beta": tempered.beta, "steps": tempered.steps, "particles": len(tempered.samples),
+                         "evaluations": tempered.evaluations, "acceptance": tempered.acceptance})
+        if tempered.beta >= 1.0:
+            theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
+                                                 tempered.logzerr)
+            info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1))
+            info.pop("shown", None)
     logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
     info["trusted"] = bool(info["ess"] >= ess_min)
     info["wall_time_s"] = time.time() - t0
@@ -449,7 +488,8 @@ def _posterior_label(forward_name, info):
         return f"{forward_name} posterior" + (" (no exact finish)" if forward_name != "simulator" else "")
     if info.get("shown") == "emulator":
         return "emulator posterior: the exact finish found no sample with a finite exact likelihood; NOT TRUSTWORTHY"
-    how = "reweighted to" if info["method"] == "reweight" else "replaced by an importance sampler with"
+    how = {"reweight": "reweighted to", "reweight+exact-is": "replaced by an importance sampler with",
+           "reweight+exact-is+smc": "replaced by sequential Monte Carlo with"}[info["method"]]
     text = f"exact posterior: emulator run {how} the full simulation (ESS {info['ess']:.0f}, " \
            f"{info['n_exact']} exact evaluations)"
     if not info["trusted"]:

@@ -146,8 +146,57 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits):
     assert "exact posterior" in done.summary["posterior"] and info["trusted"] and info["ess"] >= 200, info
     assert max(_offset(done, exact, n) for n in FREE) < 1.0
     # an ESS that cannot be reached is said plainly, never passed off as the answer
+    # (below the threshold the importance sampler hands over to tempered SMC from the emulator posterior, which
+    # finishes at beta = 1 and still falls short of an ESS of 1e9)
     hopeless = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
     assert not hopeless["finish"]["trusted"] and "NOT TRUSTWORTHY" in hopeless["posterior"]
+    assert hopeless["finish"]["method"] == "reweight+exact-is+smc" and hopeless["finish"]["smc"]["beta"] == 1.0
+    assert "sequential Monte Carlo" in hopeless["posterior"]
+
+
+class NaNForward(SimulatorForward):
+    """An exact model that never gives a finite likelihood."""
+
+    def __call__(self, params):
+        return np.full_like(super().__call__(params), np.nan)
+
+
+def test_a_finish_with_nothing_finite_shows_the_emulator_posterior_flagged(tiny_fits):
+    """When not one exact evaluation is finite (reweighting, importance sampler, tempering), the finish must neither
+    crash nor present anything as exact: it shows the emulator posterior, labelled NOT TRUSTWORTHY."""
+    from galsr.fitting import fit
+
+    galaxy, kw, _ = tiny_fits
+    approx = fit(galaxy, forward=ScaledVelocityForward(GRID, 0.03, 1.005), **kw)
+    done = finish_fit(approx, workers=1, seed=0, exact_model=NaNForward(GRID, 0.03))
+    info = done.summary["finish"]
+    assert info["shown"] == "emulator" and not info["trusted"] and info["smc"]["beta"] == 0.0, info
+    assert "NOT TRUSTWORTHY" in done.summary["posterior"] and "emulator posterior" in done.summary["posterior"]
+    assert done.summary["parameters"] == approx.summary["parameters"]
+
+
+def test_tempering_reaches_a_known_gaussian_posterior():
+    """Tempered SMC from a displaced, too-wide reference to a Gaussian likelihood in a box: posterior means, widths
+    and the evidence against the closed form."""
+    from galsr.tempering import temper
+
+    d, rng = 4, np.random.default_rng(3)
+    mu, sd = np.array([0.3, -0.2, 0.1, 0.0]), np.array([0.05, 0.1, 0.02, 0.2])
+    lo, hi = np.full(d, -2.0), np.full(d, 2.0)
+    ref_mu, ref_sd = mu + 1.5 * sd, 2.0 * sd
+    start = ref_mu + ref_sd * rng.standard_normal((400, d))
+
+    def log_densities(x):
+        log_r = np.sum(-0.5 * ((x - ref_mu) / ref_sd) ** 2 - np.log(ref_sd * math.sqrt(2 * math.pi)), axis=1)
+        log_l = np.sum(-0.5 * ((x - mu) / sd) ** 2 - np.log(sd * math.sqrt(2 * math.pi)), axis=1)
+        return log_r, log_l - d * math.log(4.0), log_l
+
+    out = temper(log_densities, start, 0.0, lo, hi, seed=1)
+    assert out.beta == 1.0 and out.steps >= 2 and out.ess > 200
+    np.testing.assert_allclose(out.samples.mean(axis=0), mu, atol=0.25 * sd.max())
+    np.testing.assert_allclose(out.samples.std(axis=0) / sd, 1.0, atol=0.2)
+    assert out.logz == pytest.approx(-d * math.log(4.0), abs=max(0.3, 4 * out.logzerr))
+    assert math.exp(out.logwt[0] - out.logz) == pytest.approx(1 / 400)
 
 
 def test_map_ignores_samples_outside_the_prior():
@@ -167,14 +216,21 @@ def test_map_ignores_samples_outside_the_prior():
     assert best[PARAM_NAMES.index("inclination")] == pytest.approx(0.8)
 
 
-def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood():
-    """A round in which only one proposal lands where the likelihood is finite (a coverage mock did this) must not
-    build a covariance from one sample (NaN -> 'Eigenvalues did not converge'): the sampler recentres and narrows."""
-    from galsr.finish import adaptive_importance
+@pytest.fixture
+def xy_prior():
+    """(galsr.prior.Prior with only x0 and y0 free, their values in the example galaxy (2,))."""
     from galsr.prior import Prior
 
     prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
-    centre = np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
+    return prior, np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
+
+
+def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood(xy_prior):
+    """A round in which only one proposal lands where the likelihood is finite (a coverage mock did this) must not
+    build a covariance from one sample (NaN -> 'Eigenvalues did not converge'): the sampler recentres and narrows."""
+    from galsr.finish import adaptive_importance
+
+    prior, centre = xy_prior
 
     calls = []
 
@@ -191,15 +247,13 @@ def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood():
     assert rounds >= 2 and len(calls) >= 2 and np.isfinite(ess)
 
 
-def test_importance_sampler_leaves_a_start_where_nothing_is_finite():
+def test_importance_sampler_leaves_a_start_where_nothing_is_finite(xy_prior):
     """An 18-free coverage mock's exact importance sampler found not one finite likelihood around its least-squares
     start and the finish crashed on the all -inf weights; the sampler must then propose from the approximate
     posterior it was given and find the exact one there."""
     from galsr.finish import adaptive_importance
-    from galsr.prior import Prior
 
-    prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
-    centre = np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
+    prior, centre = xy_prior
 
     def evaluate(x):  # finite only within 0.5 of the centre
         ll = -0.5 * np.sum(((x - centre) / 0.1) ** 2, axis=1)
