@@ -63,16 +63,21 @@ class Tempered:
     acceptance: float
 
 
+def _log_increment(d, delta):
+    """Log incremental weights (n,) of a tempering step of ``delta`` in beta: delta x d, -inf where d is."""
+    return np.where(np.isfinite(d), delta * d, -np.inf)
+
+
 def _next_beta(beta, d, rho):
     """The next temperature (float) in (beta, 1]: Kish ESS of exp(delta x d) = rho x (finite d), by bisection."""
     alive = np.isfinite(d)
     target = rho * alive.sum()
-    if kish_ess(np.where(alive, (1.0 - beta) * d, -np.inf)) >= target:
+    if kish_ess(_log_increment(d, 1.0 - beta)) >= target:
         return 1.0
     lo, hi = 0.0, 1.0 - beta
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if kish_ess(np.where(alive, mid * d, -np.inf)) >= target:
+        if kish_ess(_log_increment(d, mid)) >= target:
             lo = mid
         else:
             hi = mid
@@ -107,7 +112,7 @@ def temper(log_densities, start, logz_start, lo, hi, seed=0, max_evaluations=MAX
         if not np.isfinite(d).any():
             return Tempered(x, ll, np.full(n, -np.inf), -math.inf, math.inf, 0.0, beta, steps, evaluations, acc)
         new = _next_beta(beta, d, RHO)
-        logw = np.where(np.isfinite(d), (new - beta) * d, -np.inf)
+        logw = _log_increment(d, new - beta)
         logz += float(logsumexp(logw) - math.log(n))
         var_logz += max(n / kish_ess(logw) - 1.0, 0.0) / n
         beta, steps = new, steps + 1
