@@ -24,8 +24,9 @@ fraction of the cost of a simulator-only fit.
 3. **Tempered SMC** (:func:`_tempered_fallback`, galsr.tempering): when even that ends below ``ESS_MIN`` (18 free
    parameters: a curved ridge of the two discs' masses, radii and M/L that no single Student-t follows), particles
    drawn from the emulator posterior, which nested sampling spread along the ridge, are carried to the exact one
-   through prior x L_emulator^(1 - beta) x L_exact^beta, beta 0 -> 1, by resampling and Metropolis moves with both
-   models evaluated side by side; its ESS is the number of distinct final particles. If that too ends below
+   through prior x L_emulator^(1 - beta) x L_exact^beta, beta 0 -> 1, by resampling and surrogate-transition moves
+   (random walks under the emulator posterior tilted towards the exact one, each endpoint accepted or rejected with
+   the exact likelihood); its ESS is the number of distinct final particles. If that too ends below
    ``ESS_MIN`` (or does not reach beta = 1 within its budget), the result says so (``trusted`` False) and the
    printed table warns.
 
@@ -147,22 +148,21 @@ def _exact_logl(theta):
     return log_likelihood_of_parameters(theta, _WORKER["prior"], _WORKER["data"], _WORKER["model"])
 
 
-def _pair_logl(theta):
+def _reference_logl(theta):
     from galsr.likelihood import log_likelihood_of_parameters
 
-    return (_exact_logl(theta),
-            log_likelihood_of_parameters(theta, _WORKER["prior"], _WORKER["data"], _WORKER["reference"]))
+    return log_likelihood_of_parameters(theta, _WORKER["prior"], _WORKER["data"], _WORKER["reference"])
 
 
 class ExactEvaluator:
     """ln L of the exact forward model at many parameter vectors, over ``workers`` processes ('spawn'; data, prior and
-    models are pickled once per worker). With a ``reference`` forward model (the emulator) :meth:`pair` also gives its
-    ln L at the same points. Use as a context manager; ``calls`` counts exact evaluations."""
+    models are pickled once per worker). With a ``reference`` forward model (the emulator) :meth:`reference_logl` gives
+    its ln L. Use as a context manager; ``calls`` counts exact evaluations, ``reference_calls`` the reference's."""
 
     def __init__(self, prior, data, model, workers=1, reference=None):
         self.prior, self.data, self.model, self.workers = prior, data, model, int(workers)
         self.reference = reference
-        self.calls, self._pool = 0, None
+        self.calls, self.reference_calls, self._pool = 0, 0, None
 
     def __enter__(self):
         for m in (self.model, self.reference):
@@ -184,18 +184,19 @@ class ExactEvaluator:
 
     def _map(self, func, thetas):
         thetas = list(np.asarray(thetas, dtype=np.float64))
-        self.calls += len(thetas)
         if self._pool is None:
             return np.array([func(t) for t in thetas])
         return np.array(self._pool.map(func, thetas, chunksize=max(1, len(thetas) // (8 * self.workers))))
 
     def __call__(self, thetas):
         """(n,) float64 ln L_exact at free-parameter vectors (n, ndim)."""
+        self.calls += len(thetas)
         return self._map(_exact_logl, thetas)
 
-    def pair(self, thetas):
-        """(n, 2) float64: ln L_exact and ln L of the reference model at free-parameter vectors (n, ndim)."""
-        return self._map(_pair_logl, thetas).reshape(-1, 2)
+    def reference_logl(self, thetas):
+        """(n,) float64 ln L of the reference model at free-parameter vectors (n, ndim)."""
+        self.reference_calls += len(thetas)
+        return self._map(_reference_logl, thetas)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -383,22 +384,24 @@ def _importance_fallback(result, exact, evaluate, seed, say):
 
 def _tempered_fallback(result, exact, workers, seed, say):
     """galsr.tempering.temper from the emulator posterior (``PARTICLES`` draws, systematic resample of dynesty's
-    weighted samples; ln Z_r = dynesty's ln Z) to prior x L_exact, with the emulator and the exact simulation evaluated
-    side by side over ``workers`` processes. Returns a galsr.tempering.Tempered."""
+    weighted samples; ln Z_r = dynesty's ln Z) to prior x L_exact, the emulator as the cheap reference and the exact
+    simulation as the target, both over ``workers`` processes. Returns a galsr.tempering.Tempered."""
     from galsr.tempering import PARTICLES, temper
 
     res, prior = result.results, result.prior
     start = np.asarray(res.samples)[resample(np.asarray(res.logwt), PARTICLES, np.random.default_rng(seed))]
     with ExactEvaluator(prior, result.data, exact, workers, reference=result.forward) as evaluate:
-        def log_densities(x):
+        def posterior(logl, x):
+            """prior x L at (m, ndim), ln L only inside the prior: (ln posterior (m,), ln L (m,))."""
             logp = np.array([prior.log_density(t) for t in x])
-            ll = np.full((len(x), 2), -np.inf)
+            ll = np.full(len(x), -np.inf)
             ok = np.isfinite(logp)
             if ok.any():
-                ll[ok] = evaluate.pair(x[ok])
-            return logp + ll[:, 1], logp + ll[:, 0], ll[:, 0]
+                ll[ok] = logl(x[ok])
+            return logp + ll, ll
 
-        return temper(log_densities, start, float(res.logz[-1]), prior.lo, prior.hi, seed=seed, progress=say)
+        return temper(lambda x: posterior(evaluate.reference_logl, x)[0], lambda x: posterior(evaluate, x), start,
+                      float(res.logz[-1]), prior.lo, prior.hi, seed=seed, progress=say)
 
 
 def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT, ess_min=ESS_MIN,
@@ -462,7 +465,8 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         tempered = _tempered_fallback(result, exact, workers, seed, say)
         info.update(n_exact=info["n_exact"] + tempered.evaluations, ess_importance=info["ess"],
                     smc={"beta": tempered.beta, "steps": tempered.steps, "particles": len(tempered.samples),
-                         "evaluations": tempered.evaluations, "acceptance": tempered.acceptance})
+                         "evaluations": tempered.evaluations, "emulator_evaluations": tempered.reference_evaluations,
+                         "acceptance": tempered.acceptance})
         if tempered.beta >= 1.0:
             theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
                                                  tempered.logzerr)

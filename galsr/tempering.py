@@ -8,14 +8,28 @@ with dynesty's ln Z) are moved through the bridge
     gamma_beta(x) = r(x)^(1 - beta) t(x)^beta,   t = prior x L_exact,   beta = 0 -> 1,
 
 with the next beta chosen by bisection so that the Kish effective sample size of the incremental weights
-exp((beta' - beta) d), d = ln t - ln r, is ``RHO`` x the particles alive; then a systematic resample, then
-random-walk Metropolis moves under gamma_beta (Gaussian steps with the particles' covariance x 2.38^2 / ndim, the
-scale adapted to the acceptance rate) until the particles' mean squared Mahalanobis displacement since the resample
-reaches ``DISPLACEMENT`` x ndim, or ``MAX_MOVES``. ln Z_t = ln Z_r + the sum over steps of ln mean(incremental weight)
-(Del Moral, Doucet & Jasra 2006); the final particles are equally weighted draws of t / Z_t.
+exp((beta' - beta) d), d = ln t - ln r, is ``RHO`` x the particles alive; then a systematic resample, then moves
+that leave gamma_beta invariant, until the particles' mean squared Mahalanobis displacement since the resample reaches
+``DISPLACEMENT`` x ndim (``DISPLACEMENT_FINAL`` x ndim at beta = 1; independent draws give 2 x ndim).
+ln Z_t = ln Z_r + the sum over steps of ln mean(incremental weight) (Del Moral, Doucet & Jasra 2006); the final
+particles are equally weighted draws of t / Z_t.
 
-Every density evaluation goes through one batch callable, so a process pool (galsr.finish.ExactEvaluator) runs each
-move over its workers.
+The moves are surrogate transitions (Liu 2001, Monte Carlo Strategies in Scientific Computing, sec. 9.4.3; the same
+algebra as delayed acceptance, Christen & Fox 2005): the reference is cheap (the emulator, about 1 ms) and the target
+is not (the simulation, about 16 ms), and in the finish the two posteriors have the same ridges, a few widths apart.
+So each particle takes ``INNER`` random-walk Metropolis steps under the surrogate
+
+    s_beta(x) = ln r(x) + beta (a + b . u + c . u^2),   u = x standardised over the particles,
+
+the reference tilted by a least-squares fit of d over the particles (refitted at every step), and the walk's
+endpoint y is then accepted with probability min(1, exp([ln gamma_beta(y) - ln gamma_beta(x)] - [s_beta(y) -
+s_beta(x)])). The inner walk is reversible with respect to exp(s_beta), so this keeps gamma_beta exactly invariant,
+whatever the surrogate's quality (a poor one only lowers the acceptance), for one exact evaluation per particle and
+move instead of one per step. Random-walk steps: the particles' covariance (refreshed every ``REFRESH`` moves) x a
+scale adapted to an inner acceptance of 15-40 %, starting at 2.38 / sqrt(ndim).
+
+Every density evaluation goes through two batch callables, so a process pool (galsr.finish.ExactEvaluator) runs them
+over its workers.
 """
 import dataclasses
 import math
@@ -29,12 +43,16 @@ from galsr.weights import kish_ess, resample
 PARTICLES = 400
 #: Kish ESS kept per tempering step, as a share of the particles alive.
 RHO = 0.5
-#: Metropolis moves per step: at least MIN_MOVES, at most MAX_MOVES, stopping once the mean squared Mahalanobis
-#: displacement (in the particles' covariance) since the resample reaches DISPLACEMENT x ndim.
-MIN_MOVES, MAX_MOVES, DISPLACEMENT = 3, 15, 0.5
+#: Surrogate random-walk steps per move (reference evaluations per exact one).
+INNER = 10
+#: Moves per step: at least MIN_MOVES, at most MAX_MOVES, stopping once the mean squared Mahalanobis displacement (in
+#: the particles' covariance at the resample) reaches DISPLACEMENT x ndim.
+MIN_MOVES, MAX_MOVES, DISPLACEMENT = 3, 20, 0.5
 #: At beta = 1 the moves go on to DISPLACEMENT_FINAL x ndim (at most MAX_MOVES_FINAL): the output particles should
-#: have forgotten the resampling's copies.
-DISPLACEMENT_FINAL, MAX_MOVES_FINAL = 1.0, 30
+#: have forgotten the resampling's copies (independent draws: 2 x ndim).
+DISPLACEMENT_FINAL, MAX_MOVES_FINAL = 1.5, 60
+#: Moves between refreshes of the random walk's covariance from the particles.
+REFRESH = 5
 #: At most this many exact evaluations; a run that has not reached beta = 1 by then is returned unfinished.
 MAX_EVALUATIONS = 60000
 
@@ -48,7 +66,7 @@ class Tempered:
         logwt: (N,) float64 log-weights, logsumexp = logz. logz, logzerr: float, ln Z of prior x L and its error.
         ess: float, particles that are distinct after the last moves (a resampled, unmoved copy counts once).
         beta: float, the temperature reached (1 when finished). steps: int; evaluations: int (exact ones);
-        acceptance: float, the Metropolis acceptance rate of the last step.
+        reference_evaluations: int; acceptance: float, the exact acceptance rate of the last move.
     """
 
     samples: np.ndarray
@@ -60,6 +78,7 @@ class Tempered:
     beta: float
     steps: int
     evaluations: int
+    reference_evaluations: int
     acceptance: float
 
 
@@ -90,27 +109,57 @@ def _difference(log_t, log_r):
     return np.where(ok, log_t - np.where(ok, log_r, 0.0), -np.inf)
 
 
-def temper(log_densities, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None):
+def _tilt(x, d):
+    """The least-squares fit a + b . u + c . u^2 (u: the particles standardised per parameter) of d over the particles
+    with finite d: a callable (m, ndim) -> (m,), zero when there are too few particles to fit it. The squares let the
+    surrogate be wider or narrower than the reference where the exact posterior is."""
+    ok = np.isfinite(d)
+    if ok.sum() <= 2 * x.shape[1] + 1:
+        return lambda y: np.zeros(len(y))
+    centre, width = x[ok].mean(axis=0), x[ok].std(axis=0) + 1e-300
+
+    def design(y):
+        u = (y - centre) / width
+        return np.column_stack([np.ones(len(y)), u, u ** 2])
+
+    coef = np.linalg.lstsq(design(x[ok]), d[ok], rcond=None)[0]
+    return lambda y: design(y) @ coef
+
+
+def _random_walk_factor(x, lo, hi):
+    """Cholesky factor (ndim, ndim) of the particles' covariance (a floor of 1e-10 of the box keeps it definite) and
+    the covariance's inverse."""
+    cov = np.cov(x.T).reshape(x.shape[1], x.shape[1]) + np.diag((1e-10 * (hi - lo)) ** 2)
+    return np.linalg.cholesky(cov), np.linalg.inv(cov)
+
+
+def _inside(x, lo, hi):
+    return np.all((x >= lo) & (x <= hi), axis=1)
+
+
+def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None):
     """Sample t = prior x exact likelihood by tempered SMC from the reference r.
 
-    log_densities : callable (m, ndim) -> (ln r (m,), ln t (m,), ln L_exact (m,)), -inf where a density vanishes (it
-        should skip the expensive evaluations outside the prior box, where ln t is -inf anyway).
+    reference : callable (m, ndim) -> ln r (m,), cheap; -inf where r vanishes.
+    target : callable (m, ndim) -> (ln t (m,), ln L_exact (m,)), expensive; -inf where t vanishes (it should skip the
+        evaluations outside the prior box, where ln t is -inf anyway).
     start : (N, ndim) equally weighted draws of r / Z_r (the particles). logz_start : ln Z_r.
     lo, hi : (ndim,) the prior box (proposals outside it are rejected without an evaluation).
-    progress : callable(str) or None. Returns a :class:`Tempered` (``evaluations`` counts points passed to
-    ``log_densities``).
+    progress : callable(str) or None. Returns a :class:`Tempered` (``evaluations`` counts points passed to ``target``).
     """
     rng = np.random.default_rng(seed)
     say = progress or (lambda msg: None)
     x = np.array(start, dtype=np.float64)
     n, ndim = x.shape
-    log_r, log_t, ll = log_densities(x)
+    log_r = reference(x)
+    log_t, ll = target(x)
     d = _difference(log_t, log_r)
-    evaluations, beta, logz, var_logz, steps, acc = n, 0.0, float(logz_start), 0.0, 0, math.nan
+    evaluations, n_ref, beta, logz, var_logz, steps, acc = n, n, 0.0, float(logz_start), 0.0, 0, math.nan
     scale = 2.38 / math.sqrt(ndim)
     while beta < 1.0 and evaluations < max_evaluations:
         if not np.isfinite(d).any():
-            return Tempered(x, ll, np.full(n, -np.inf), -math.inf, math.inf, 0.0, beta, steps, evaluations, acc)
+            return Tempered(x, ll, np.full(n, -np.inf), -math.inf, math.inf, 0.0, beta, steps, evaluations, n_ref,
+                            acc)
         new = _next_beta(beta, d, RHO)
         logw = _log_increment(d, new - beta)
         logz += float(logsumexp(logw) - math.log(n))
@@ -119,32 +168,49 @@ def temper(log_densities, start, logz_start, lo, hi, seed=0, max_evaluations=MAX
         idx = resample(logw, n, rng)
         x, log_r, d, ll = x[idx], log_r[idx], d[idx], ll[idx]
         origin = x.copy()
-        cov = np.cov(x.T).reshape(ndim, ndim) + np.diag((1e-10 * (hi - lo)) ** 2)
-        chol, prec = np.linalg.cholesky(cov), np.linalg.inv(cov)
+        chol, prec = _random_walk_factor(x, lo, hi)
+        tilt = _tilt(x, d)
         log_gamma = log_r + beta * d
         last = beta >= 1.0
         for move in range(MAX_MOVES_FINAL if last else MAX_MOVES):
-            prop = x + scale * rng.standard_normal((n, ndim)) @ chol.T
-            inside = np.all((prop >= lo) & (prop <= hi), axis=1)
-            r_new, t_new, ll_new = np.full(n, -np.inf), np.full(n, -np.inf), np.full(n, -np.inf)
-            if inside.any():
-                r_new[inside], t_new[inside], ll_new[inside] = log_densities(prop[inside])
-                evaluations += int(inside.sum())
-            d_new = _difference(t_new, r_new)
-            gamma_new = np.where(np.isfinite(d_new), r_new + beta * d_new, -np.inf)
-            accept = np.log(rng.random(n)) < gamma_new - log_gamma
+            if move and move % REFRESH == 0:
+                chol = _random_walk_factor(x, lo, hi)[0]
+            # the surrogate walk
+            y, r_y = x.copy(), log_r.copy()
+            s_x = log_r + beta * tilt(x)
+            s_y, inner = s_x.copy(), 0.0
+            for _ in range(INNER):
+                prop = y + scale * rng.standard_normal((n, ndim)) @ chol.T
+                inside = _inside(prop, lo, hi)
+                r_prop = np.full(n, -np.inf)
+                if inside.any():
+                    r_prop[inside] = reference(prop[inside])
+                    n_ref += int(inside.sum())
+                s_prop = np.where(np.isfinite(r_prop), r_prop + beta * tilt(prop), -np.inf)
+                take = np.log(rng.random(n)) < s_prop - s_y
+                y[take], r_y[take], s_y[take] = prop[take], r_prop[take], s_prop[take]
+                inner += float(take.mean()) / INNER
+            # the exact correction at the endpoints that moved
+            moved = np.any(y != x, axis=1)
+            t_y, ll_y = np.full(n, -np.inf), np.full(n, -np.inf)
+            if moved.any():
+                t_y[moved], ll_y[moved] = target(y[moved])
+                evaluations += int(moved.sum())
+            d_y = _difference(t_y, r_y)
+            gamma_y = np.where(np.isfinite(d_y), r_y + beta * d_y, -np.inf)
+            accept = moved & (np.log(rng.random(n)) < (gamma_y - log_gamma) - (s_y - s_x))
             x[accept], log_r[accept], d[accept], ll[accept], log_gamma[accept] = (
-                prop[accept], r_new[accept], d_new[accept], ll_new[accept], gamma_new[accept])
+                y[accept], r_y[accept], d_y[accept], ll_y[accept], gamma_y[accept])
             acc = float(accept.mean())
-            scale *= 0.7 if acc < 0.15 else (1.3 if acc > 0.4 else 1.0)
+            scale *= 0.7 if inner < 0.15 else (1.3 if inner > 0.4 else 1.0)
             delta = x - origin
-            moved = float(np.mean(np.einsum("ij,jk,ik->i", delta, prec, delta)))
-            enough = moved >= (DISPLACEMENT_FINAL if last else DISPLACEMENT) * ndim
+            moved_by = float(np.mean(np.einsum("ij,jk,ik->i", delta, prec, delta)))
+            enough = moved_by >= (DISPLACEMENT_FINAL if last else DISPLACEMENT) * ndim
             if (move + 1 >= MIN_MOVES and enough) or evaluations >= max_evaluations:
                 break
-        say(f"finish: tempering step {steps}, beta {beta:.3g}, {move + 1} moves, acceptance {acc:.2f}, "
-            f"{evaluations} exact evaluations")
+        say(f"finish: tempering step {steps}, beta {beta:.3g}, {move + 1} moves, acceptance {acc:.2f} (surrogate "
+            f"{inner:.2f}), {evaluations} exact evaluations")
     distinct = float(len(np.unique(x, axis=0)))
     logwt = np.full(n, logz - math.log(n))
     return Tempered(x, ll, logwt, logz, math.sqrt(var_logz), distinct if beta >= 1.0 else 0.0, beta, steps,
-                    evaluations, acc)
+                    evaluations, n_ref, acc)
