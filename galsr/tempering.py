@@ -133,10 +133,6 @@ def _random_walk_factor(x, lo, hi):
     return np.linalg.cholesky(cov), np.linalg.inv(cov)
 
 
-def _inside(x, lo, hi):
-    return np.all((x >= lo) & (x <= hi), axis=1)
-
-
 def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None):
     """Sample t = prior x exact likelihood by tempered SMC from the reference r.
 
@@ -181,7 +177,7 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
             s_y, inner = s_x.copy(), 0.0
             for _ in range(INNER):
                 prop = y + scale * rng.standard_normal((n, ndim)) @ chol.T
-                inside = _inside(prop, lo, hi)
+                inside = np.all((prop >= lo) & (prop <= hi), axis=1)
                 r_prop = np.full(n, -np.inf)
                 if inside.any():
                     r_prop[inside] = reference(prop[inside])
