@@ -404,6 +404,22 @@ def _tempered_fallback(result, exact, workers, seed, say):
                       float(res.logz[-1]), prior.lo, prior.hi, seed=seed, progress=say)
 
 
+def _lnl_gap(result, exact, samples, logl):
+    """How far below the exact maximum the SMC's particles sit, an equilibrium check that the count of distinct
+    particles is not: (ln L_max - median ln L of the particles, the same for a Gaussian posterior under a flat prior,
+    chi^2_ndim median / 2, simulations used). ln L_max by least squares (:func:`exact_laplace`) from the best particle.
+    Far above the Gaussian value: the particles have not yet reached the exact posterior; far below: too concentrated
+    (a ridge or bounded parameters lower it somewhat on their own)."""
+    from scipy.stats import chi2
+
+    from galsr.likelihood import log_likelihood_of_parameters
+
+    best = samples[np.argmax(logl)]
+    theta, _, n = exact_laplace(result.prior, result.data, exact, best, np.std(samples, axis=0))
+    top = max(log_likelihood_of_parameters(theta, result.prior, result.data, exact), float(np.max(logl)))
+    return top - float(np.median(logl)), float(chi2.median(len(best))) / 2, n + 1
+
+
 def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT, ess_min=ESS_MIN,
                exact_model=None, progress=None):
     """The simulator-exact finish of an emulator fit (galsr.fitting.FitResult) -> a new FitResult describing the
@@ -470,7 +486,9 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         if tempered.beta >= 1.0:
             theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
                                                  tempered.logzerr)
-            info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1))
+            gap, gaussian, n_gap = _lnl_gap(result, exact, theta, logl)
+            info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2))
+            info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1), n_exact=info["n_exact"] + n_gap)
             info.pop("shown", None)
     logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
     info["trusted"] = bool(info["ess"] >= ess_min)

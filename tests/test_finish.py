@@ -156,6 +156,10 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     assert not hopeless["finish"]["trusted"] and "NOT TRUSTWORTHY" in hopeless["posterior"]
     assert hopeless["finish"]["method"] == "reweight+exact-is+smc" and hopeless["finish"]["smc"]["beta"] == 1.0
     assert "sequential Monte Carlo" in hopeless["posterior"]
+    # the equilibrium check: with 3 free parameters and a near-Gaussian posterior the particles' median ln L sits
+    # about chi^2_3 median / 2 = 1.18 below the exact maximum
+    smc = hopeless["finish"]["smc"]
+    assert smc["lnl_gap_gaussian"] == pytest.approx(1.18, abs=0.01) and 0.4 < smc["lnl_gap_median"] < 3.0, smc
 
 
 class NaNForward(SimulatorForward):
