@@ -157,12 +157,12 @@ def _reference_logl(theta):
 class ExactEvaluator:
     """ln L of the exact forward model at many parameter vectors, over ``workers`` processes ('spawn'; data, prior and
     models are pickled once per worker). With a ``reference`` forward model (the emulator) :meth:`reference_logl` gives
-    its ln L. Use as a context manager; ``calls`` counts exact evaluations, ``reference_calls`` the reference's."""
+    its ln L. Use as a context manager; ``calls`` counts exact evaluations."""
 
     def __init__(self, prior, data, model, workers=1, reference=None):
         self.prior, self.data, self.model, self.workers = prior, data, model, int(workers)
         self.reference = reference
-        self.calls, self.reference_calls, self._pool = 0, 0, None
+        self.calls, self._pool = 0, None
 
     def __enter__(self):
         for m in (self.model, self.reference):
@@ -194,8 +194,8 @@ class ExactEvaluator:
         return self._map(_exact_logl, thetas)
 
     def reference_logl(self, thetas):
-        """(n,) float64 ln L of the reference model at free-parameter vectors (n, ndim)."""
-        self.reference_calls += len(thetas)
+        """(n,) float64 ln L of the reference model at free-parameter vectors (n, ndim) (galsr.tempering counts
+        these)."""
         return self._map(_reference_logl, thetas)
 
 
