@@ -72,8 +72,8 @@ def main():
     emu = Emulator.load(args.model, num_threads=1) if args.model else Emulator.default(num_threads=1)
     sets = []
     for n, seed in ((args.n_fit, args.seed), (args.n_test, args.seed + 1)):
-        params, res, bright = held_out_residuals(emu, n, seed)
-        sigma = emu.error_model.predict(params)
+        params, res, bright, _ = held_out_residuals(emu, n, seed, units=("fit",) * len(CHANNELS))
+        sigma = emu.predict(params, return_error=True)[1]
         dist = centre_distance(params, emu.hr_grid, emu.lr_grid.pixel_kpc)
         sets.append(dict(params=params, res=res, bright=bright, sigma=sigma, dist=dist,
                          x=features(emu, params, sigma)))

@@ -56,16 +56,29 @@ def patch_mask(params, hr_grid, npatch):
     return rows[:, :, None] & cols[:, None, :]
 
 
+def patch_slices(origin, npatch, n):
+    """((rows, columns) of the map, (rows, columns) of the patch) as slices: the part of a patch of ``npatch`` HR
+    pixels with its first pixel at ``origin`` (row, column) that falls on an n x n map (possibly empty)."""
+    r0, c0 = int(origin[0]), int(origin[1])
+    rs, re = max(r0, 0), max(min(r0 + npatch, n), max(r0, 0))
+    cs, ce = max(c0, 0), max(min(c0 + npatch, n), max(c0, 0))
+    return (slice(rs, re), slice(cs, ce)), (slice(rs - r0, re - r0), slice(cs - c0, ce - c0))
+
+
 def paste_patch(maps, patch, origin):
     """Write ``patch`` (C, P, P) into ``maps`` (C, n, n) in place with its first pixel at ``origin`` (row, column),
     leaving out whatever falls outside the map."""
-    n, npatch = maps.shape[-1], patch.shape[-1]
-    r0, c0 = int(origin[0]), int(origin[1])
-    rs, re = max(r0, 0), min(r0 + npatch, n)
-    cs, ce = max(c0, 0), min(c0 + npatch, n)
-    if rs < re and cs < ce:
-        maps[:, rs:re, cs:ce] = patch[:, rs - r0:re - r0, cs - c0:ce - c0]
+    (mr, mc), (pr, pc) = patch_slices(origin, patch.shape[-1], maps.shape[-1])
+    maps[:, mr, mc] = patch[:, pr, pc]
     return maps
+
+
+def read_patch(maps, origin, npatch):
+    """A copy (C, P, P) of what ``maps`` (C, n, n) holds where a patch at ``origin`` would go; NaN off the map."""
+    out = np.full(maps.shape[:-2] + (npatch, npatch), np.nan)
+    (mr, mc), (pr, pc) = patch_slices(origin, npatch, maps.shape[-1])
+    out[:, pr, pc] = maps[:, mr, mc]
+    return out
 
 
 def patch_reach_lr(npatch, hr_per_lr=4):

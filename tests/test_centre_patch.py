@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from galsr.emulator import Emulator
-from galsr.emulator.error_model import DISTANCE_EDGES, BinnedErrorModel
+from galsr.emulator.error_model import DISTANCE_EDGES, RING_CENTRES, BinnedErrorModel
 from galsr.simulator import EXAMPLE_GALAXY, HR_GRID, LR_GRID, PARAM_NAMES, as_param_array, simulate
 from galsr.simulator.centre_patch import (check_npatch, paste_patch, patch_grid, patch_mask, patch_origin,
-                                          patch_reach_lr, simulate_with_patch, PATCH_RULE)
+                                          patch_reach_lr, patch_slices, simulate_with_patch, PATCH_RULE)
 from galsr.simulator.render import CONVERGED_RULE, QuadratureRule
 from galsr.training.metrics import with_patch
 from galsr.training.train import train
@@ -134,6 +134,14 @@ def test_emulator_pastes_its_patch_and_calibrates_patch_bins(tmp_path):
     maps_c, err = emu_c.predict(params, return_error=True)
     assert np.all(np.isfinite(err)) and np.all(err > 0)
     np.testing.assert_array_equal(maps_c, maps)
+    # the ring term is stored and read back (weights_only), and the network's values under the patch are its own
+    assert emu_c.error_model.ring_factors.shape == (len(RING_CENTRES), 4, 2 * len(DISTANCE_EDGES))
+    np.testing.assert_allclose(emu_c.error_model.ring_reference, cal.ring_reference, rtol=1e-6)
+    _, under = emu_c.emulate(params, keep_network=True)
+    for g in range(2):
+        r, c = origins[g]
+        (mr, mc), (pr, pc) = patch_slices(origins[g], 6, TINY_HR.npix)
+        np.testing.assert_array_equal(under[g][:, pr, pc], net[g][:, mr, mc])
     with pytest.raises(ValueError, match="central patch"):
         BinnedErrorModel(cal.table, TINY_HR, emu.lr_grid, centre_patch=0)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from galsr.emulator import Emulator
-from galsr.emulator.error_model import (BULGE_EDGES, DISTANCE_EDGES, OFFSET_EDGES, BinnedErrorModel,
+from galsr.emulator.error_model import (BULGE_CENTRES, BULGE_EDGES, DISTANCE_EDGES, OFFSET_EDGES, BinnedErrorModel,
                                         StaticErrorModel, error_model_from_file, fit_scale)
 from galsr.simulator import EXAMPLE_GALAXY, HR_GRID, LR_GRID, PARAM_NAMES, ParameterSpace
 from galsr.training.train import train
@@ -23,18 +23,118 @@ def test_binned_lookup_follows_the_centre_and_the_bins():
     # the pixel nearest the centre takes the innermost distance bin, a corner pixel the outermost
     ix = int(np.argmin(np.abs(HR_GRID.centres - p[PARAM_NAMES.index("x0")])))
     iy = int(np.argmin(np.abs(HR_GRID.centres - p[PARAM_NAMES.index("y0")])))
-    b, o, _ = model.bins(p)
-    np.testing.assert_array_equal(err[:, iy, ix], table[b[0], o[0], :, 0])
-    np.testing.assert_array_equal(err[:, 0, 79], table[b[0], o[0], :, -1])
-    # moving the centre by 2 HR pixels moves the error pattern with it
+    own = model.galaxy_table(p)
+    np.testing.assert_array_equal(err[:, iy, ix], own[0])
+    np.testing.assert_array_equal(err[:, 0, 79], own[-1])
+    # moving the centre by one LR pixel (4 HR pixels: the same sampling offset) moves the error pattern with it
     shifted = p.copy()
-    shifted[PARAM_NAMES.index("x0")] += 2 * HR_GRID.pixel_kpc
+    shifted[PARAM_NAMES.index("x0")] += 4 * HR_GRID.pixel_kpc
     moved = model.predict(shifted)[0]
-    np.testing.assert_array_equal(moved[:, 20:60, 22:62], err[:, 20:60, 20:60])
+    np.testing.assert_allclose(moved[:, 20:60, 24:64], err[:, 20:60, 20:60], rtol=1e-12)
     # a bulge ten times larger falls in another size bin
     big = p.copy()
     big[PARAM_NAMES.index("log10_bulge_radius")] += 1.0
-    assert model.bins(big)[0][0] != b[0]
+    assert model.bins(big)[0][0] != model.bins(p)[0][0]
+
+
+def test_binned_errors_interpolate_between_bins():
+    """At a bin's centre a galaxy gets that cell; between centres ln sigma is linear in the bulge size, so the
+    errors change smoothly across a bin edge instead of jumping (a step of tens in ln L for a fit)."""
+    table = np.random.default_rng(0).uniform(0.1, 1.0, SHAPE)
+    model = BinnedErrorModel(table, HR_GRID, LR_GRID)
+    p = np.array([EXAMPLE_GALAXY[n] for n in PARAM_NAMES])
+    j = PARAM_NAMES.index("log10_bulge_radius")
+    lr_dex = np.log10(LR_GRID.pixel_kpc)
+    x0, y0 = LR_GRID.centres[7], LR_GRID.centres[11]  # the centre on an LR sample point: offset 0, the first offset bin
+    p[PARAM_NAMES.index("x0")], p[PARAM_NAMES.index("y0")] = x0, y0
+    # offset 0 lies below the first offset centre (0.1): clamped to the first offset bin
+    for b, centre in enumerate(BULGE_CENTRES):
+        p[j] = centre + lr_dex
+        np.testing.assert_allclose(model.galaxy_table(p), table[b, 0].T, rtol=1e-12)
+    # halfway between two centres: the geometric mean of the two cells
+    p[j] = 0.5 * (BULGE_CENTRES[2] + BULGE_CENTRES[3]) + lr_dex
+    np.testing.assert_allclose(model.galaxy_table(p), np.sqrt(table[2, 0] * table[3, 0]).T, rtol=1e-12)
+    # across the edge at -0.5 (between those centres): no jump
+    below, above = p.copy(), p.copy()
+    below[j], above[j] = -0.5 - 1e-9 + lr_dex, -0.5 + 1e-9 + lr_dex
+    np.testing.assert_allclose(model.predict(below), model.predict(above), rtol=1e-6)
+    assert model.bins(below)[0][0] != model.bins(above)[0][0]
+
+
+def test_table_units_scale_with_the_maps():
+    """A table in "dex" gives errors in proportion to the map's value (ln 10 x |value| x table), "amplitude" in
+    proportion to the galaxy's largest |value|; the brightness stays in dex."""
+    from galsr.emulator.error_model import table_scale
+
+    rng = np.random.default_rng(3)
+    maps = np.stack([rng.uniform(1.0, 1e4, (80, 80)), rng.uniform(-250.0, 180.0, (80, 80)),
+                     rng.uniform(50.0, 3000.0, (80, 80)), rng.uniform(0.5, 9.0, (80, 80))])[None]
+    scale = table_scale(maps, ("fit", "amplitude", "dex", "dex"))
+    np.testing.assert_array_equal(scale[0, 0], 1.0)
+    np.testing.assert_allclose(scale[0, 1], np.abs(maps[0, 1]).max())
+    np.testing.assert_allclose(scale[0, 2:], math.log(10.0) * maps[0, 2:])
+    table = np.random.default_rng(0).uniform(0.1, 1.0, SHAPE)
+    model = BinnedErrorModel(table, HR_GRID, LR_GRID, units=("fit", "amplitude", "dex", "dex"))
+    plain = BinnedErrorModel(table, HR_GRID, LR_GRID)
+    p = np.array([EXAMPLE_GALAXY[n] for n in PARAM_NAMES])
+    np.testing.assert_allclose(model.predict(p, maps), plain.predict(p) * scale, rtol=1e-12)
+    # twice the dispersion, twice its error; the face-on limit keeps a floor of 1 km/s
+    doubled = maps.copy()
+    doubled[:, 2] *= 2
+    np.testing.assert_allclose(model.predict(p, doubled)[0, 2], 2 * model.predict(p, maps)[0, 2], rtol=1e-12)
+    still = maps.copy()
+    still[:, 1] = 0.0
+    assert np.all(table_scale(still, model.units)[0, 1] == 1.0)
+    with pytest.raises(ValueError, match="needs the emulated maps"):
+        model.predict(p)
+    with pytest.raises(ValueError, match="units must be one of"):
+        BinnedErrorModel(table, HR_GRID, LR_GRID, units=("fit", "km/s", "dex", "dex"))
+
+
+def test_ring_mismatch_and_its_factor():
+    """The network-versus-patch mismatch is the RMS over the patch's border ring only (in table units), and a
+    galaxy whose mismatch is q times the calibration's median gets the ring bins' factors, interpolated in log q."""
+    from galsr.emulator.error_model import RING_CENTRES, RING_WIDTH, ring_mismatch, table_scale
+
+    npatch, n = 16, 80
+    shape = SHAPE[:3] + (2 * len(DISTANCE_EDGES),)
+    rng = np.random.default_rng(4)
+    maps = np.stack([rng.uniform(1.0, 1e4, (n, n)), rng.uniform(-250.0, 180.0, (n, n)),
+                     rng.uniform(50.0, 300.0, (n, n)), rng.uniform(0.5, 9.0, (n, n))])[None]
+    units = ("fit", "amplitude", "dex", "dex")
+    scale = table_scale(maps, units)
+    origin = np.array([[30, 31]])
+    window = maps[0][:, 30:46, 31:47]
+    ring = np.ones((npatch, npatch), dtype=bool)
+    ring[RING_WIDTH:-RING_WIDTH, RING_WIDTH:-RING_WIDTH] = False
+    under = window.copy()
+    under[0][ring] *= 10 ** 0.01  # +0.01 dex of brightness on the ring
+    under[1][ring] += 0.02 * np.abs(maps[0, 1]).max()  # 2 % of the velocity amplitude
+    under[2][ring] *= 1.03  # 3 % of the dispersion: 0.03 / ln 10 in the table's "dex"
+    under[3][~ring] *= 5.0  # inside the ring: ignored
+    got = ring_mismatch(under[None], maps, scale, origin, units)[0]
+    np.testing.assert_allclose(got[:2], [0.01, 0.02], rtol=1e-9)
+    np.testing.assert_allclose(got[2], 0.03 / math.log(10.0), rtol=1e-9)
+    assert got[3] == 0.0
+    # half the patch off the map's left edge: only the ring pixels on the map count
+    off = ring_mismatch(under[None], maps, scale, np.array([[30, -8]]), units)[0]
+    assert np.all(np.isfinite(off))
+    # ring factors: q = 1 -> the table's own bin (factor 1 here), q at the third centre (10) -> that bin's factor
+    table = rng.uniform(0.1, 1.0, shape)
+    factors = np.ones((len(RING_CENTRES), 4, shape[-1]))
+    factors[2], factors[3] = 7.0, 9.0
+    model = BinnedErrorModel(table, HR_GRID, LR_GRID, centre_patch=npatch, units=units,
+                             ring_reference=np.full(4, 0.01), ring_factors=factors)
+    p = np.array([EXAMPLE_GALAXY[n] for n in PARAM_NAMES])
+    base = model.galaxy_table(p)
+    np.testing.assert_allclose(model.galaxy_table(p, np.full(4, 0.01)), base, rtol=1e-12)
+    np.testing.assert_allclose(model.galaxy_table(p, np.full(4, 0.1)), 7.0 * base, rtol=1e-12)
+    between = model.galaxy_table(p, np.full(4, 0.01 * 10 ** 1.3))  # halfway between the centres 1.0 and 1.6
+    np.testing.assert_allclose(between, math.sqrt(63.0) * base, rtol=1e-12)
+    np.testing.assert_allclose(model.galaxy_table(p, np.full(4, 1e-5)), base, rtol=1e-12)  # below q = 1: clamped
+    with pytest.raises(ValueError, match="ring term needs a central patch"):
+        BinnedErrorModel(table[..., :len(DISTANCE_EDGES)], HR_GRID, LR_GRID, ring_reference=np.ones(4),
+                         ring_factors=factors)
 
 
 def test_fit_scale_matches_a_gaussian():

@@ -5,8 +5,9 @@ def register(subparsers):
     p = subparsers.add_parser(
         "calibrate", help="fit an emulator's per-galaxy error model (1-sigma per pixel) on held-out galaxies",
         description="Draw galaxies from the prior, compare the emulator with the converged simulation and store "
-                    "a calibrated table of its error by distance from the centre, bulge size and sampling offset "
-                    "in the emulator file (what `galsr fit` then uses).")
+                    "a calibrated table of its error by distance from the centre, bulge size and sampling offset, "
+                    "scaled per galaxy by how far its network disagrees with the simulated central patch, in the "
+                    "emulator file (what `galsr fit` then uses).")
     p.add_argument("emulator", help="emulator file (*.galsr)")
     p.add_argument("--out", required=True, help="emulator file to write (may be the input)")
     p.add_argument("--n", type=int, default=2048, help="held-out galaxies (default 2048)")

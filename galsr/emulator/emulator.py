@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from galsr.emulator.error_model import error_model_from_file
-from galsr.simulator.centre_patch import check_npatch, paste_patch, simulate_with_patch
+from galsr.simulator.centre_patch import check_npatch, paste_patch, read_patch, simulate_with_patch
 
 DEFAULT_RESOURCE = "default.galsr"
 
@@ -27,8 +27,8 @@ class Emulator:
         error_maps: (4, n_hr, n_hr) float64, per-pixel RMS emulator error on the validation set (brightness in
             dex, v and sigma in km/s, M/L in Msun/Lsun), the same for every galaxy.
         error_model: galsr.emulator.error_model.StaticErrorModel (the error maps) or BinnedErrorModel (calibrated
-            per galaxy by distance from its centre and its bulge size): what ``predict(..., return_error=True)``
-            and a fit use.
+            per galaxy by distance from its centre, its bulge size and how far the network disagrees with the
+            central patch): what ``predict(..., return_error=True)`` and a fit use.
         centre_patch: int, side in HR pixels of the central patch simulated directly instead of super-resolved
             (galsr.simulator.centre_patch; 0 = none, older files).
         metadata: dict, everything the file stores (training config, validation metrics, data fingerprint, ...).
@@ -164,18 +164,27 @@ class Emulator:
         predicted 1-sigma error per pixel for these parameters, same shape, in the likelihood's units (brightness
         in dex, v and sigma in km/s, M/L in Msun/Lsun; see ``error_model``)."""
         arr, single = self.validate(params)
-        if self.centre_patch:  # the LR maps and the central patches in one simulation call per galaxy
-            lr, patches, origins = simulate_with_patch(arr, self.lr_grid, self.hr_grid, self.centre_patch,
-                                                       self.redshift)
-            out = self.super_resolve(lr)
-            for m, patch, origin in zip(out, patches, origins):
-                paste_patch(m, patch, origin)
-        else:
-            out = self.super_resolve(self.simulate_lr(arr))
+        out, under = self.emulate(arr, keep_network=return_error)
         if not return_error:
             return out[0] if single else out
-        err = self.error_model.predict(arr)
+        err = self.error_model.predict(arr, out, under)
         return (out[0], err[0]) if single else (out, err)
+
+    def emulate(self, arr, keep_network=False):
+        """HR maps (N, 4, n_hr, n_hr) of validated parameter rows (N, 18) and, with ``keep_network`` and a central
+        patch, a copy of the network's own values where the patch replaced them (N, 4, P, P; NaN off the map),
+        which the error model compares with the patch; else None."""
+        if not self.centre_patch:
+            return self.super_resolve(self.simulate_lr(arr)), None
+        # the LR maps and the central patches in one simulation call per galaxy
+        lr, patches, origins = simulate_with_patch(arr, self.lr_grid, self.hr_grid, self.centre_patch,
+                                                   self.redshift)
+        out = self.super_resolve(lr)
+        under = np.stack([read_patch(m, o, self.centre_patch) for m, o in zip(out, origins)]) if keep_network \
+            else None
+        for m, patch, origin in zip(out, patches, origins):
+            paste_patch(m, patch, origin)
+        return out, under
 
     @property
     def n_parameters(self):
