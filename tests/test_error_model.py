@@ -154,6 +154,17 @@ def test_refusals():
         error_model_from_file({"error_model": meta}, {}, HR_GRID, LR_GRID)
     with pytest.raises(ValueError, match="unknown error model kind"):
         error_model_from_file({"error_model": {"kind": "magic"}}, tensors, HR_GRID, LR_GRID)
+    ring = dict(ring_reference=np.ones(4), ring_factors=np.ones((4, 4, 2 * len(DISTANCE_EDGES))))
+    meta_r, tensors_r = BinnedErrorModel(np.ones(SHAPE[:3] + (2 * len(DISTANCE_EDGES),)), HR_GRID, LR_GRID, 16,
+                                         **ring).to_file()
+    assert error_model_from_file({"error_model": meta_r}, tensors_r, HR_GRID, LR_GRID, 16).ring_reference is not None
+    with pytest.raises(ValueError, match="ring width or bins differ"):
+        error_model_from_file({"error_model": dict(meta_r, ring_edges=[0.5])}, tensors_r, HR_GRID, LR_GRID, 16)
+    with pytest.raises(ValueError, match="error_model_ring_factors"):
+        error_model_from_file({"error_model": meta_r}, {k: v for k, v in tensors_r.items() if "factors" not in k},
+                              HR_GRID, LR_GRID, 16)
+    with pytest.raises(ValueError, match="units must be one of"):
+        error_model_from_file({"error_model": dict(meta, units=["fit"] * 3)}, tensors, HR_GRID, LR_GRID)
     static = error_model_from_file({}, {"error_maps": __import__("torch").ones(4, 5, 5)}, HR_GRID, LR_GRID)
     assert isinstance(static, StaticErrorModel) and static.predict(np.zeros((3, 18))).shape == (3, 4, 5, 5)
 

@@ -1,7 +1,7 @@
 """The emulator's prediction of its own error: 1-sigma per pixel, per galaxy, in the fit's units
 (galsr.simulator.fit_units: brightness in dex, v and sigma in km/s, M/L in Msun/Lsun).
 
-Two models, one interface (``predict(params) -> (N, 4, n, n)``, ``to_file() -> (metadata dict, tensors dict)``):
+Two models, one interface (``predict(params, maps, under) -> (N, 4, n, n)``, ``to_file() -> (metadata dict, tensors dict)``):
 
 - ``StaticErrorModel``: one RMS map over validation galaxies, the same for every galaxy (what older emulator files
   hold). It ignores where a galaxy's centre is, so it understates the error at the centres of small bulges.
