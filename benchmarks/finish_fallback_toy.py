@@ -38,7 +38,7 @@ def main():
 
             rng = np.random.default_rng(args.seed)
             theta0 = t + shift * sig_emu + sig_emu * rng.standard_normal((3000, len(t)))
-            x, _, logw, _, _, ess, rounds = adaptive_importance(evaluate, prior, theta0, np.zeros(3000), seed=0)
+            x, _, logw, _, _, ess, rounds, _ = adaptive_importance(evaluate, prior, theta0, np.zeros(3000), seed=0)
             w = np.exp(logw - logw.max())
             w /= w.sum()
             print(f"exact {narrow:>2} x narrower, {shift} emulator sigma away: ESS {ess:6.0f} after {rounds} rounds, "

@@ -23,10 +23,12 @@ fraction of the cost of a simulator-only fit.
    Its samples, evidence and ESS all come from the exact likelihood; the emulator only proposes.
 3. **Tempered SMC** (:func:`_tempered_fallback`, galsr.tempering): when even that ends below ``ESS_MIN`` (18 free
    parameters: a curved ridge of the two discs' masses, radii and M/L that no single Student-t follows), particles
-   drawn from the emulator posterior, which nested sampling spread along the ridge, are carried to the exact one
-   through prior x L_emulator^(1 - beta) x L_exact^beta, beta 0 -> 1, by resampling and surrogate-transition moves
-   (random walks under the emulator posterior tilted towards the exact one, each endpoint accepted or rejected with
-   the exact likelihood); its ESS is the number of distinct final particles. If that too ends below
+   are carried to the exact posterior through r^(1 - beta) x (prior x L_exact)^beta, beta 0 -> 1, by resampling and
+   surrogate-transition moves (random walks under r tilted towards the exact posterior, each endpoint accepted or
+   rejected with the exact likelihood), from the closer of two references r: the emulator posterior, which nested
+   sampling spread along the ridge, or the importance sampler's proposals around the exact best fit (when the
+   emulator is far off, or narrower than the exact posterior along a flat direction); its ESS is the number of
+   distinct final particles. If that too ends below
    ``ESS_MIN`` (or does not reach beta = 1 within its budget), the result says so (``trusted`` False) and the
    printed table warns.
 
@@ -247,6 +249,27 @@ class StudentT:
                 - 0.5 * (nu + d) * np.log1p(m / nu))
 
 
+class StudentTMixture:
+    """Equal-weight mixture of :class:`StudentT` components: the deterministic mixture of an adaptive importance
+    sampler's proposals (AMIS), a normalised density in R^d."""
+
+    def __init__(self, components):
+        self.components = list(components)
+
+    def logpdf(self, x):
+        """(n,) log densities at ``x`` (n, d)."""
+        return logsumexp(np.stack([c.logpdf(x) for c in self.components]), axis=0) - math.log(len(self.components))
+
+    def rvs(self, n, rng):
+        """(n, d) draws: a uniformly chosen component per draw."""
+        pick = rng.integers(len(self.components), size=int(n))
+        out = np.empty((int(n), len(self.components[0].mu)))
+        for k, c in enumerate(self.components):
+            if np.any(pick == k):
+                out[pick == k] = c.rvs(int(np.sum(pick == k)), rng)
+        return out
+
+
 def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUND, max_rounds=MAX_ROUNDS, widen=WIDEN,
                         ess_target=ESS_TARGET, df=5.0, start=None):
     """Adaptive importance sampling of prior x exact likelihood, seeded by a weighted sample of an approximate
@@ -255,7 +278,7 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
 
     evaluate : callable (m, ndim) -> (m,) ln L_exact (an :class:`ExactEvaluator`).
     Returns (samples (N, ndim), ln L_exact (N,), log-weights (N,) with logsumexp = ln Z, ln Z, its error, Kish ESS,
-    rounds).
+    rounds, the proposals' :class:`StudentTMixture`).
     """
     rng = np.random.default_rng(seed)
     floor = 1e-8 * (prior.hi - prior.lo)
@@ -282,7 +305,7 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
         lls.append(ll)
         allx, target = np.concatenate(xs), np.concatenate(logls)
         # deterministic mixture of every proposal so far (equal draws per round)
-        logq = logsumexp(np.stack([p.logpdf(allx) for p in proposals]), axis=0) - math.log(len(proposals))
+        logq = StudentTMixture(proposals).logpdf(allx)
         logw = np.where(np.isfinite(target) & np.isfinite(logq), target - logq, -np.inf)
         ess = kish_ess(logw)
         nothing_finite = not np.isfinite(logw).any()
@@ -307,11 +330,12 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
             scale = 1.0
     n = len(logw)
     if nothing_finite:
-        return allx, np.concatenate(lls), logw, -math.inf, math.inf, 0.0, r + 1
+        return allx, np.concatenate(lls), logw, -math.inf, math.inf, 0.0, r + 1, StudentTMixture(proposals)
     logz = float(logsumexp(logw) - math.log(n))
     w = np.exp(logw - logsumexp(logw)) * n
     logzerr = float(math.sqrt(np.var(w) / n))
-    return allx, np.concatenate(lls), logw - logsumexp(logw) + logz, logz, logzerr, ess, r + 1
+    return (allx, np.concatenate(lls), logw - logsumexp(logw) + logz, logz, logzerr, ess, r + 1,
+            StudentTMixture(proposals))
 
 
 def exact_laplace(prior, data, model, theta0, sigma0, max_evaluations=LAPLACE_MAX_EVALUATIONS):
@@ -365,31 +389,55 @@ def _finished_results(old, theta, logl, logwt, logz, logzerr):
 
 def _importance_fallback(result, exact, evaluate, seed, say):
     """The exact best fit from the emulator's best point, then :func:`adaptive_importance` around it:
-    ((samples, ln L, log-weights, ln Z, its error), info entries). With no finite exact likelihood anywhere, the
-    emulator posterior itself, marked ``shown`` = "emulator"."""
+    ((samples, ln L, log-weights, ln Z, its error), info entries, the proposals' :class:`StudentTMixture`). With no
+    finite exact likelihood anywhere, the emulator posterior itself, marked ``shown`` = "emulator"."""
     res = result.results
     theta_emu = np.asarray(res.samples)
     w = np.exp(res.logwt - np.max(res.logwt))
     sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
     centre, cov, n_laplace = exact_laplace(result.prior, result.data, exact, theta_emu[np.argmax(res.logl)], sigma0)
-    theta, logl, logwt, logz, logzerr, ess, rounds = adaptive_importance(
+    theta, logl, logwt, logz, logzerr, ess, rounds, mixture = adaptive_importance(
         evaluate, result.prior, theta_emu, res.logwt, seed=seed, widen=LAPLACE_WIDEN, start=(centre, cov))
     more = {"ess": round(ess, 1), "n_exact_best_fit": n_laplace, "rounds": int(rounds)}
     if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
         say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
         return (theta_emu, np.asarray(res.logl), np.asarray(res.logwt), float(res.logz[-1]),
-                float(res.logzerr[-1])), dict(more, ess=0.0, shown="emulator")
-    return (theta, logl, logwt, logz, logzerr), more
+                float(res.logzerr[-1])), dict(more, ess=0.0, shown="emulator"), None
+    return (theta, logl, logwt, logz, logzerr), more, mixture
 
 
-def _tempered_fallback(result, exact, workers, seed, say):
-    """galsr.tempering.temper from the emulator posterior (``PARTICLES`` draws, systematic resample of dynesty's
-    weighted samples; ln Z_r = dynesty's ln Z) to prior x L_exact, the emulator as the cheap reference and the exact
-    simulation as the target, both over ``workers`` processes. Returns a galsr.tempering.Tempered."""
+def _draws_inside(proposal, prior, n, rng, tries=8):
+    """(n, ndim) draws of ``proposal`` where the prior density is finite (the box and the physical cuts) and the
+    share of the proposal's mass there (float), or (None, 0.0) when too few land inside."""
+    kept, drawn = [], 0
+    for _ in range(tries):
+        x = proposal.rvs(2 * n, rng)
+        drawn += len(x)
+        kept.extend(t for t in x if np.isfinite(prior.log_density(t)))
+        if len(kept) >= n:
+            return np.array(kept[:n]), len(kept) / drawn
+    return None, 0.0
+
+
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
+    """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes)
+    from the closer of two normalised references:
+
+    - the emulator posterior, prior x L_emulator / Z_emulator (dynesty's ln Z; ``PARTICLES`` draws by systematic
+      resampling of dynesty's weighted samples), which nested sampling spread along the posterior's ridges;
+    - the exact importance sampler's proposal mixture ``proposal`` (a :class:`StudentTMixture` around the exact best
+      fit), truncated to where the prior is finite, when there is one: the better start when the emulator is far
+      off (a galaxy whose dispersion reaches thousands of km/s) or narrower than the exact posterior along a flat
+      direction (an unresolved bulge's radius), where the bridge from the emulator posterior is long.
+
+    Closer: the larger mean of d = ln t - ln r over each reference's draws (KL(r || t / Z_t) = ln Z_t - that mean;
+    a draw where t vanishes counts through the share of finite d). The draws are simulated once and the chosen set is
+    the start. The surrogate of the moves is the chosen reference itself (tilted). Returns (galsr.tempering.Tempered,
+    info dict with the reference, both scores and the simulations spent on choosing)."""
     from galsr.tempering import PARTICLES, temper
 
     res, prior = result.results, result.prior
-    start = np.asarray(res.samples)[resample(np.asarray(res.logwt), PARTICLES, np.random.default_rng(seed))]
+    rng = np.random.default_rng(seed)
     with ExactEvaluator(prior, result.data, exact, workers, reference=result.forward) as evaluate:
         def posterior(logl, x):
             """prior x L at (m, ndim), ln L only inside the prior: (ln posterior (m,), ln L (m,))."""
@@ -400,8 +448,37 @@ def _tempered_fallback(result, exact, workers, seed, say):
                 ll[ok] = logl(x[ok])
             return logp + ll, ll
 
-        return temper(lambda x: posterior(evaluate.reference_logl, x)[0], lambda x: posterior(evaluate, x), start,
-                      float(res.logz[-1]), prior.lo, prior.hi, seed=seed, progress=say)
+        logz_emu = float(res.logz[-1])
+        candidates = {"emulator posterior": (
+            lambda x: posterior(evaluate.reference_logl, x)[0] - logz_emu,
+            np.asarray(res.samples)[resample(np.asarray(res.logwt), PARTICLES, rng)])}
+        if proposal is not None:
+            start, share = _draws_inside(proposal, prior, PARTICLES, rng)
+            if start is not None:
+                def truncated(x, lnshare=math.log(share)):
+                    """ln of the proposal truncated to the prior's support (normalised by the share inside)."""
+                    inside = np.array([np.isfinite(prior.log_density(t)) for t in x])
+                    return np.where(inside, proposal.logpdf(x) - lnshare, -np.inf)
+
+                candidates["importance proposal"] = (truncated, start)
+        scored, n_choice = {}, 0
+        for name, (reference, x) in candidates.items():
+            log_r = reference(x)
+            log_t, ll = posterior(evaluate, x)
+            n_choice += len(x)
+            d = np.where(np.isfinite(log_t) & np.isfinite(log_r), log_t - log_r, -np.inf)
+            ok = np.isfinite(d)
+            score = float(np.mean(d[ok]) + math.log(ok.mean())) if ok.any() else -math.inf
+            scored[name] = (score, (log_r, log_t, ll))
+        name = max(scored, key=lambda k: scored[k][0])
+        reference, start = candidates[name]
+        say(f"finish: tempering from the {name} (mean ln t - ln r: "
+            + ", ".join(f"{k} {v[0]:.1f}" for k, v in scored.items()) + ")")
+        tempered = temper(reference, lambda x: posterior(evaluate, x), start, 0.0, prior.lo, prior.hi, seed=seed,
+                          progress=say, start_values=scored[name][1])
+    info = {"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
+            "evaluations_choosing": n_choice}
+    return tempered, info
 
 
 def _lnl_gap(result, exact, samples, logl):
@@ -445,6 +522,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
     exact = exact_model or SimulatorForward(result.galaxy.grid, result.galaxy.redshift)
     res = result.results
     t0 = time.time()
+    proposal = None  # the exact importance sampler's proposals, when it runs
     rows, logw_base = select_samples(res.logwt, WEIGHT_MASS, max_exact, seed)
     theta_emu = np.asarray(res.samples)
     say(f"finish: evaluating the full simulation at {len(rows)} posterior samples with {workers} worker(s)")
@@ -472,17 +550,19 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         else:
             say(f"finish: effective sample size {rw.ess:.0f} < {ess_min:g}: the emulator posterior does not cover "
                 f"the exact one; finding the exact best fit, then an exact-likelihood importance sampler around it")
-            (theta, logl, logwt, logz, logzerr), more = _importance_fallback(result, exact, evaluate, seed, say)
+            (theta, logl, logwt, logz, logzerr), more, proposal = _importance_fallback(result, exact, evaluate,
+                                                                                       seed, say)
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], **more, n_exact=int(evaluate.calls) +
                         more["n_exact_best_fit"], clipped=0, clipped_weight_fraction=0.0)
     if info["ess"] < ess_min and info["method"] != "reweight":
-        say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering from the emulator posterior "
-            f"to the exact one (sequential Monte Carlo)")
-        tempered = _tempered_fallback(result, exact, workers, seed, say)
-        info.update(n_exact=info["n_exact"] + tempered.evaluations, ess_importance=info["ess"],
-                    smc={"beta": tempered.beta, "steps": tempered.steps, "particles": len(tempered.samples),
-                         "evaluations": tempered.evaluations, "emulator_evaluations": tempered.reference_evaluations,
-                         "acceptance": tempered.acceptance})
+        say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering to the exact posterior "
+            f"(sequential Monte Carlo)")
+        tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal)
+        n_smc = tempered.evaluations + chosen["evaluations_choosing"]
+        info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"],
+                    smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
+                             evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
+                             acceptance=tempered.acceptance))
         if tempered.beta >= 1.0:
             theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
                                                  tempered.logzerr)

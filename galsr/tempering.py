@@ -3,7 +3,7 @@ importance sampling cannot cover the exact posterior (18 free parameters: disc p
 that no single Student-t follows).
 
 Particles drawn from a reference density r (normalised by Z_r; in the finish the emulator posterior, prior x L_emulator
-with dynesty's ln Z) are moved through the bridge
+with dynesty's ln Z, or the exact importance sampler's proposal mixture) are moved through the bridge
 
     gamma_beta(x) = r(x)^(1 - beta) t(x)^beta,   t = prior x L_exact,   beta = 0 -> 1,
 
@@ -15,8 +15,8 @@ ln Z_t = ln Z_r + the sum over steps of ln mean(incremental weight) (Del Moral, 
 particles are equally weighted draws of t / Z_t.
 
 The moves are surrogate transitions (Liu 2001, Monte Carlo Strategies in Scientific Computing, sec. 9.4.3; the same
-algebra as delayed acceptance, Christen & Fox 2005): the reference is cheap (the emulator, about 1 ms) and the target
-is not (the simulation, about 16 ms), and in the finish the two posteriors have the same ridges, a few widths apart.
+algebra as delayed acceptance, Christen & Fox 2005): the reference is cheap (the emulator, about 1 ms, or a Student-t
+mixture) and the target is not (the simulation, about 16 ms).
 So each particle takes ``INNER`` random-walk Metropolis steps under the surrogate
 
     s_beta(x) = ln r(x) + beta (a + b . u + c . u^2),   u = x standardised over the particles,
@@ -133,7 +133,8 @@ def _random_walk_factor(x, lo, hi):
     return np.linalg.cholesky(cov), np.linalg.inv(cov)
 
 
-def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None):
+def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None,
+           start_values=None):
     """Sample t = prior x exact likelihood by tempered SMC from the reference r.
 
     reference : callable (m, ndim) -> ln r (m,), cheap; -inf where r vanishes.
@@ -141,16 +142,21 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
         evaluations outside the prior box, where ln t is -inf anyway).
     start : (N, ndim) equally weighted draws of r / Z_r (the particles). logz_start : ln Z_r.
     lo, hi : (ndim,) the prior box (proposals outside it are rejected without an evaluation).
-    progress : callable(str) or None. Returns a :class:`Tempered` (``evaluations`` counts points passed to ``target``).
+    progress : callable(str) or None. start_values : (ln r, ln t, ln L_exact) at ``start`` when already known (they
+        are then not evaluated again), or None.
+    Returns a :class:`Tempered` (``evaluations`` counts points passed to ``target`` here).
     """
     rng = np.random.default_rng(seed)
     say = progress or (lambda msg: None)
     x = np.array(start, dtype=np.float64)
     n, ndim = x.shape
-    log_r = reference(x)
-    log_t, ll = target(x)
+    if start_values is None:
+        log_r, (log_t, ll), evaluations = reference(x), target(x), n
+    else:
+        log_r, log_t, ll = (np.array(v, dtype=np.float64) for v in start_values)
+        evaluations = 0
     d = _difference(log_t, log_r)
-    evaluations, n_ref, beta, logz, var_logz, steps, acc = n, n, 0.0, float(logz_start), 0.0, 0, math.nan
+    n_ref, beta, logz, var_logz, steps, acc = n, 0.0, float(logz_start), 0.0, 0, math.nan
     scale = 2.38 / math.sqrt(ndim)
     while beta < 1.0 and evaluations < max_evaluations:
         if not np.isfinite(d).any():
