@@ -164,6 +164,21 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     # about chi^2_3 median / 2 = 1.18 below the exact maximum
     smc = hopeless["finish"]["smc"]
     assert smc["lnl_gap_gaussian"] == pytest.approx(1.18, abs=0.01) and 0.4 < smc["lnl_gap_median"] < 3.0, smc
+    assert smc["at_equilibrium"] == (0.59 <= smc["lnl_gap_median"] <= 2.36), smc
+
+
+def test_an_smc_run_off_equilibrium_is_not_trusted():
+    """Distinct particles are not enough: an SMC run whose particles sit far below (or too close to) the exact maximum
+    for their number of dimensions is labelled NOT TRUSTWORTHY, saying why."""
+    from galsr.finish import _posterior_label, at_equilibrium
+
+    gaussian = 8.67  # 18 free parameters
+    assert at_equilibrium(8.9, gaussian) and at_equilibrium(10.7, gaussian) and at_equilibrium(7.0, gaussian)
+    assert not at_equilibrium(33.8, gaussian) and not at_equilibrium(3.0, gaussian)
+    info = {"method": "reweight+exact-is+smc", "ess": 396.0, "ess_min": 200.0, "n_exact": 33287, "trusted": False,
+            "smc": {"lnl_gap_median": 33.8, "lnl_gap_gaussian": gaussian, "at_equilibrium": False}}
+    label = _posterior_label("emulator", info)
+    assert "NOT TRUSTWORTHY: not at equilibrium" in label and "33.8" in label and "ESS below" not in label
 
 
 class NaNForward(SimulatorForward):
