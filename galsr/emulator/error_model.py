@@ -111,8 +111,9 @@ class StaticErrorModel:
     def __init__(self, error_maps):
         self.error_maps = np.asarray(error_maps, dtype=np.float64)
 
-    def predict(self, params, maps=None):
-        """(N, C, n, n) float64 errors for parameter rows (N, 18) (a read-only broadcast view; ``maps`` unused)."""
+    def predict(self, params, maps=None, under=None):
+        """(N, C, n, n) float64 errors for parameter rows (N, 18) (a read-only broadcast view; ``maps`` and ``under``
+        unused)."""
         return np.broadcast_to(self.error_maps, (len(np.atleast_2d(params)),) + self.error_maps.shape)
 
     def to_file(self):
