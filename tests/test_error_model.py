@@ -112,12 +112,12 @@ def test_ring_mismatch_and_its_factor():
     under[1][ring] += 0.02 * np.abs(maps[0, 1]).max()  # 2 % of the velocity amplitude
     under[2][ring] *= 1.03  # 3 % of the dispersion: 0.03 / ln 10 in the table's "dex"
     under[3][~ring] *= 5.0  # inside the ring: ignored
-    got = ring_mismatch(under[None], maps, scale, origin, units)[0]
+    got = ring_mismatch(under[None], maps, origin, units)[0]
     np.testing.assert_allclose(got[:2], [0.01, 0.02], rtol=1e-9)
     np.testing.assert_allclose(got[2], 0.03 / math.log(10.0), rtol=1e-9)
     assert got[3] == 0.0
     # half the patch off the map's left edge: only the ring pixels on the map count
-    off = ring_mismatch(under[None], maps, scale, np.array([[30, -8]]), units)[0]
+    off = ring_mismatch(under[None], maps, np.array([[30, -8]]), units)[0]
     assert np.all(np.isfinite(off))
     # ring factors: q = 1 -> the table's own bin (factor 1 here), q at the third centre (10) -> that bin's factor
     table = rng.uniform(0.1, 1.0, shape)

@@ -43,8 +43,8 @@ def held_out_residuals(emulator, n, seed, units=UNITS, progress=False):
         scale = table_scale(emulated, units)
         res.append((np.abs(residual_in_fit_units(emulated, truth)) / scale).astype(np.float32))
         if under is not None:
-            rings.append(ring_mismatch(under, emulated, scale, patch_origin(p, emulator.hr_grid,
-                                                                            emulator.centre_patch), units))
+            rings.append(ring_mismatch(under, emulated, patch_origin(p, emulator.hr_grid, emulator.centre_patch),
+                                       units))
         peak = truth[:, 0].reshape(len(p), -1).max(axis=1)
         bright.append(truth[:, 0] > BRIGHT_FRACTION * peak[:, None, None])
     return params, np.concatenate(res), np.concatenate(bright), (np.concatenate(rings) if rings else None)

@@ -18,16 +18,13 @@ AMPLITUDE_FLOOR = 1.0
 
 
 @njit(cache=True)
-def unit_scale(maps, codes):
-    """(C, n, n) factors from the table's units to the fit's for one galaxy's maps (C, n, n) in physical units."""
+def amplitudes(maps, codes):
+    """(C,) the galaxy's largest |value| per AMPLITUDE channel of its maps (C, n, n) (at least AMPLITUDE_FLOOR;
+    1 for the other channels)."""
     c_n, n, m = maps.shape
-    out = np.ones((c_n, n, m))
+    out = np.ones(c_n)
     for c in range(c_n):
-        if codes[c] == DEX:
-            for i in range(n):
-                for j in range(m):
-                    out[c, i, j] = LN10 * abs(maps[c, i, j])
-        elif codes[c] == AMPLITUDE:
+        if codes[c] == AMPLITUDE:
             amp = AMPLITUDE_FLOOR
             for i in range(n):
                 for j in range(m):
@@ -36,11 +33,34 @@ def unit_scale(maps, codes):
     return out
 
 
+@njit(cache=True, inline="always")
+def _scale(code, value, amp):
+    """The factor from the table's unit to the fit's at one pixel of value ``value``."""
+    if code == DEX:
+        return LN10 * abs(value)
+    if code == AMPLITUDE:
+        return amp
+    return 1.0
+
+
 @njit(cache=True)
-def ring_rms(under, maps, scale, codes, r0, c0, width):
+def unit_scale(maps, codes):
+    """(C, n, n) factors from the table's units to the fit's for one galaxy's maps (C, n, n) in physical units."""
+    c_n, n, m = maps.shape
+    amp = amplitudes(maps, codes)
+    out = np.empty((c_n, n, m))
+    for c in range(c_n):
+        for i in range(n):
+            for j in range(m):
+                out[c, i, j] = _scale(codes[c], maps[c, i, j], amp[c])
+    return out
+
+
+@njit(cache=True)
+def ring_rms(under, maps, codes, amp, r0, c0, width):
     """(C,) RMS over the border ring (``width`` pixels) of a patch whose first pixel is at (r0, c0) of the difference
     between the network's values under it ``under`` (C, P, P) and the maps (C, n, n) that carry the patch, in
-    table units (``scale`` (C, n, n) from :func:`unit_scale`); pixels off the map are left out."""
+    table units (``amp`` (C,) from :func:`amplitudes`); pixels off the map are left out."""
     c_n, p = under.shape[0], under.shape[1]
     n = maps.shape[1]
     out = np.zeros(c_n)
@@ -57,7 +77,7 @@ def ring_rms(under, maps, scale, codes, r0, c0, width):
                     d = math.log10(under[c, a, b]) - math.log10(maps[c, i, j])
                 else:
                     d = under[c, a, b] - maps[c, i, j]
-                d /= scale[c, i, j]
+                d /= _scale(codes[c], maps[c, i, j], amp[c])
                 total += d * d
                 count += 1
         out[c] = math.sqrt(total / count) if count else 0.0
@@ -65,13 +85,29 @@ def ring_rms(under, maps, scale, codes, r0, c0, width):
 
 
 @njit(cache=True)
-def gather_errors(table, dist, scale):
-    """(C, n, n) 1-sigma errors in the fit's units: the galaxy's table (n_distance, C) at each pixel's distance bin
-    ``dist`` (n, n) times ``scale`` (C, n, n)."""
-    c_n, n, m = scale.shape
+def gather_errors(table, dist, maps, codes, amp):
+    """(C, n, n) 1-sigma errors in the fit's units: the galaxy's table (n_distance, C) in table units at each pixel's
+    distance bin ``dist`` (n, n), scaled by the maps (C, n, n) as the channel's unit ``codes`` says."""
+    c_n, n, m = maps.shape
     out = np.empty((c_n, n, m))
     for c in range(c_n):
         for i in range(n):
             for j in range(m):
-                out[c, i, j] = table[dist[i, j], c] * scale[c, i, j]
+                out[c, i, j] = table[dist[i, j], c] * _scale(codes[c], maps[c, i, j], amp[c])
     return out
+
+
+@njit(cache=True)
+def add_ring(log_sigma, log_ring, ratio, centres):
+    """Add to ``log_sigma`` (n_distance, C) in place the ring factors ``log_ring`` (n_ring, n_distance, C) (ln) at
+    each channel's log10 ring ratio ``ratio`` (C,), interpolated linearly between ``centres`` (n_ring,) and clamped
+    at both ends."""
+    n_r = len(centres)
+    for c in range(log_sigma.shape[1]):
+        q = math.log10(max(ratio[c], 1e-12))
+        k = 0
+        while k < n_r - 2 and q >= centres[k + 1]:
+            k += 1
+        w = min(max((q - centres[k]) / (centres[k + 1] - centres[k]), 0.0), 1.0)
+        for d in range(log_sigma.shape[0]):
+            log_sigma[d, c] += (1.0 - w) * log_ring[k, d, c] + w * log_ring[k + 1, d, c]

@@ -80,13 +80,13 @@ def table_scale(maps, units):
     return np.stack([error_kernels.unit_scale(np.ascontiguousarray(m, dtype=np.float64), codes) for m in maps])
 
 
-def ring_mismatch(under, maps, scale, origins, units):
+def ring_mismatch(under, maps, origins, units):
     """(N, C) RMS difference between the network's values under the patch ``under`` (N, C, P, P) and the maps that
-    carry the patch (N, C, n, n), on the patch's border ring (``RING_WIDTH``), in table ``units`` (``scale`` (N, C,
-    n, n) from :func:`table_scale`); ``origins`` (N, 2) of the patches."""
+    carry the patch (N, C, n, n), on the patch's border ring (``RING_WIDTH``), in table ``units``; ``origins``
+    (N, 2) of the patches."""
     codes = unit_codes(units)
-    return np.stack([error_kernels.ring_rms(u, m, s, codes, int(o[0]), int(o[1]), RING_WIDTH)
-                     for u, m, s, o in zip(under, maps, scale, origins)])
+    return np.stack([error_kernels.ring_rms(u, m, codes, error_kernels.amplitudes(m, codes), int(o[0]), int(o[1]),
+                                            RING_WIDTH) for u, m, o in zip(under, maps, origins)])
 
 
 def _interpolation(x, centres):
@@ -153,6 +153,7 @@ class BinnedErrorModel:
         if len(self.units) != self.table.shape[2] or not set(self.units) <= set(TABLE_UNITS):
             raise ValueError(f"error model units must be one of {TABLE_UNITS} per channel ({self.table.shape[2]}), "
                              f"got {list(self.units)}")
+        self._codes = unit_codes(self.units)
         self.ring_reference = self.ring_factors = None
         if ring_reference is not None:
             ref = np.asarray(ring_reference, dtype=np.float64)
@@ -165,6 +166,7 @@ class BinnedErrorModel:
                 raise ValueError("error model ring reference and factors must be finite and > 0")
             self.ring_reference, self.ring_factors = ref, fac
             self._log_ring = np.ascontiguousarray(np.moveaxis(np.log(fac), 2, 1))  # (ring, distance, C)
+            self._ring_centres = np.array(RING_CENTRES)
         self.hr_centres = np.asarray(hr_grid.centres, dtype=np.float64)
         self.lr_centres = np.asarray(lr_grid.centres, dtype=np.float64)
         self.lr_pixel = float(lr_grid.pixel_kpc)
@@ -225,11 +227,7 @@ class BinnedErrorModel:
         log_sigma = ((1 - wb) * ((1 - wo) * t[b, o] + wo * t[b, o + 1])
                      + wb * ((1 - wo) * t[b + 1, o] + wo * t[b + 1, o + 1]))
         if self.ring_reference is not None and ring is not None:
-            q = np.log10(np.maximum(ring / self.ring_reference, 1e-12))
-            at = np.interp(q, RING_CENTRES, np.arange(len(RING_CENTRES), dtype=np.float64))
-            k = np.minimum(at.astype(np.int64), len(RING_CENTRES) - 2)
-            w, ch = at - k, np.arange(len(q))
-            log_sigma += ((1 - w) * self._log_ring[k, :, ch].T + w * self._log_ring[k + 1, :, ch].T)
+            error_kernels.add_ring(log_sigma, self._log_ring, ring / self.ring_reference, self._ring_centres)
         return np.exp(log_sigma)
 
     def predict(self, params, maps=None, under=None):
@@ -247,11 +245,16 @@ class BinnedErrorModel:
         if maps is None or (self.ring_reference is not None and under is None):
             raise ValueError("this error model needs the emulated maps and the network's values under the patch")
         maps = np.reshape(maps, (len(p),) + np.shape(maps)[-3:])
-        scale = table_scale(maps, self.units)
-        ring = ring_mismatch(under, maps, scale, origins, self.units) if self.ring_reference is not None \
-            else [None] * len(p)
-        return np.stack([error_kernels.gather_errors(self.galaxy_table(row, r), d, s)
-                         for row, d, s, r in zip(p, dist, scale, ring)])
+        codes = self._codes
+        out = []
+        for g, (row, d, m) in enumerate(zip(p, dist, maps)):
+            amp = error_kernels.amplitudes(m, codes)
+            ring = None
+            if self.ring_reference is not None:
+                o = origins[g]
+                ring = error_kernels.ring_rms(under[g], m, codes, amp, int(o[0]), int(o[1]), RING_WIDTH)
+            out.append(error_kernels.gather_errors(self.galaxy_table(row, ring), d, m, codes, amp))
+        return np.stack(out)
 
     def to_file(self):
         meta = {"kind": self.kind, "distance_edges": list(DISTANCE_EDGES), "bulge_edges": list(BULGE_EDGES),
