@@ -38,7 +38,7 @@ import torch
 
 from galsr.emulator import error_kernels
 from galsr.simulator import PARAM_NAMES
-from galsr.simulator.centre_patch import patch_origin
+from galsr.simulator.centre_patch import patch_origin, patch_slices
 from galsr.simulator.fit_units import BRIGHTNESS
 
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
@@ -203,9 +203,9 @@ class BinnedErrorModel:
         if self.centre_patch:
             if origins is None:
                 origins = patch_origin(p, self.hr_grid, self.centre_patch)
-            for g, (r0, c0) in enumerate(origins):
-                window = dist[g, max(r0, 0):max(r0 + self.centre_patch, 0), max(c0, 0):max(c0 + self.centre_patch, 0)]
-                window += len(DISTANCE_EDGES)
+            for g, origin in enumerate(origins):
+                (rows, cols), _ = patch_slices(origin, self.centre_patch, n)
+                dist[g, rows, cols] += len(DISTANCE_EDGES)
         return dist
 
     def bins(self, params):
