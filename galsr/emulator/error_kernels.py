@@ -11,8 +11,9 @@ import math
 import numpy as np
 from numba import njit
 
+from galsr.simulator.fit_units import LN10
+
 FIT, FIT_DEX, DEX, AMPLITUDE = 0, 1, 2, 3
-LN10 = math.log(10.0)
 #: Smallest amplitude [km/s] an AMPLITUDE channel is scaled by (a face-on disc's velocity field is near 0).
 AMPLITUDE_FLOOR = 1.0
 
