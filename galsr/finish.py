@@ -24,13 +24,14 @@ fraction of the cost of a simulator-only fit.
 3. **Tempered SMC** (:func:`_tempered_fallback`, galsr.tempering): when even that ends below ``ESS_MIN`` (18 free
    parameters: a curved ridge of the two discs' masses, radii and M/L that no single Student-t follows), particles
    are carried to the exact posterior through r^(1 - beta) x (prior x L_exact)^beta, beta 0 -> 1, by resampling and
-   surrogate-transition moves (random walks under r tilted towards the exact posterior, each endpoint accepted or
-   rejected with the exact likelihood), from the closer of two references r: the emulator posterior, which nested
-   sampling spread along the ridge, or the importance sampler's proposals around the exact best fit (when the
-   emulator is far off, or narrower than the exact posterior along a flat direction); its ESS is the number of
-   distinct final particles. If that too ends below
-   ``ESS_MIN`` (or does not reach beta = 1 within its budget), the result says so (``trusted`` False) and the
-   printed table warns.
+   surrogate-transition moves, from the closer of two references r: the emulator posterior, which nested sampling
+   spread along the ridge, or the importance sampler's proposals around the exact best fit (when the emulator is far
+   off, or narrower than the exact posterior along a flat direction). The moves are random walks under whichever of
+   the two, or the Gaussian of the particles themselves, tilted towards the exact posterior, fits it best over the
+   particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing. Its
+   ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
+   equilibrium sample of the exact posterior would (``GAP_RANGE``). Otherwise (or when it does not reach beta = 1
+   within its budget) the result says so (``trusted`` False) and the printed table warns.
 
 The result (:func:`finish_fit`) is a new galsr.fitting.FitResult whose summary, samples, best-fit parameters and
 forward model describe the exact posterior; summary["finish"] records method, ESS, exact evaluations and clipping.
@@ -438,7 +439,8 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
 
     Closer: the larger mean of d = ln t - ln r over each reference's draws (KL(r || t / Z_t) = ln Z_t - that mean;
     a draw where t vanishes counts through the share of finite d). The draws are simulated once and the chosen set is
-    the start. The surrogate of the moves is the chosen reference itself (tilted). Returns (galsr.tempering.Tempered,
+    the start. The moves follow (tilted) whichever of the two, or the Gaussian of the particles themselves, fits ln t
+    over the particles best (galsr.tempering's ``surrogates``). Returns (galsr.tempering.Tempered,
     info dict with the reference, both scores and the simulations spent on choosing)."""
     from galsr.tempering import PARTICLES, temper
 
@@ -481,9 +483,11 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
         say(f"finish: tempering from the {name} (mean ln t - ln r: "
             + ", ".join(f"{k} {v[0]:.1f}" for k, v in scored.items()) + ")")
         tempered = temper(reference, lambda x: posterior(evaluate, x), start, 0.0, prior.lo, prior.hi, seed=seed,
-                          progress=say, start_values=scored[name][1])
+                          progress=say, start_values=scored[name][1],
+                          surrogates={k: v[0] for k, v in candidates.items() if k != name})
     info = {"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
-            "evaluations_choosing": n_choice}
+            "evaluations_choosing": n_choice,
+            "moves_followed": [name if b == "reference" else b for b in tempered.bases]}
     return tempered, info
 
 

@@ -252,6 +252,70 @@ def test_surrogate_moves_keep_the_target_even_with_a_wrong_surrogate():
     np.testing.assert_allclose(out.samples.std(axis=0), 1.0, atol=0.1)
 
 
+def test_moves_follow_a_density_with_the_posteriors_shape(monkeypatch):
+    """A target with a narrow ridge (4-D Gaussian, correlation 0.97) and a wide diagonal reference that has not its
+    shape. Moves that follow the reference (tilted by per-parameter squares, which add no correlation) accept a few
+    per cent and leave the particles too narrow; the moves must instead follow a density with the ridge's shape:
+    an offered one (displaced by 0.3: a tilt absorbs that), or else the Gaussian of the particles themselves, and
+    reach the target's mean, widths and correlation for fewer exact evaluations."""
+    from galsr import tempering
+    from galsr.tempering import GAUSSIAN, temper
+
+    d, rng = 4, np.random.default_rng(5)
+    prec = np.linalg.inv(np.full((d, d), 0.97) + 0.03 * np.eye(d))
+    lo, hi = np.full(d, -10.0), np.full(d, 10.0)
+
+    def gauss(x, mu):
+        return -0.5 * np.einsum("ij,jk,ik->i", x - mu, prec, x - mu)
+
+    def reference(x):
+        return np.sum(-0.5 * ((x - 0.5) / 1.5) ** 2, axis=1)
+
+    def target(x):
+        return gauss(x, 0.0), gauss(x, 0.0)
+
+    start = 0.5 + 1.5 * rng.standard_normal((400, d))
+    offered = temper(reference, target, start, 0.0, lo, hi, seed=1, surrogates={"ridge": lambda x: gauss(x, 0.3)})
+    fitted = temper(reference, target, start, 0.0, lo, hi, seed=1)
+    assert offered.bases == ["ridge"] * offered.steps and fitted.bases == [GAUSSIAN] * fitted.steps
+    # the same run with the particles' Gaussian withheld: only the reference is left to follow
+    monkeypatch.setattr(tempering, "_gaussian", lambda x, prec: (lambda y: np.full(len(y), -np.inf)))
+    alone = temper(reference, target, start, 0.0, lo, hi, seed=1)
+    assert alone.bases == ["reference"] * alone.steps and alone.acceptance < 0.1
+    assert np.all(alone.samples.std(axis=0) < 0.85)  # short of the target's widths of 1
+    for out in (offered, fitted):
+        assert out.beta == 1.0 and out.acceptance > 0.5 and out.evaluations < 0.5 * alone.evaluations, out
+        np.testing.assert_allclose(out.samples.mean(axis=0), 0.0, atol=0.15)
+        np.testing.assert_allclose(out.samples.std(axis=0), 1.0, atol=0.12)
+        np.testing.assert_allclose(np.corrcoef(out.samples.T)[np.triu_indices(d, 1)], 0.97, atol=0.015)
+
+
+def test_particles_still_climbing_keep_moving(monkeypatch):
+    """Particles started in a tight clump 5 sigma off a 4-D Gaussian target (the reference is the target itself, so
+    beta is 1 at once): measured in their own covariance they soon move far enough, yet their ln L still climbs.
+    The moves must go on until it settles and end on the target; stopped at the displacement alone they stay near
+    the clump."""
+    from galsr import tempering
+    from galsr.tempering import temper
+
+    d, rng = 4, np.random.default_rng(6)
+    lo, hi = np.full(d, -10.0), np.full(d, 10.0)
+
+    def reference(x):
+        return -0.5 * np.sum(x ** 2, axis=1)
+
+    def target(x):
+        return reference(x), reference(x)
+
+    start = 2.5 + 0.1 * rng.standard_normal((400, d))
+    out = temper(reference, target, start, 0.0, lo, hi, seed=1)
+    np.testing.assert_allclose(out.samples.mean(axis=0), 0.0, atol=0.15)
+    np.testing.assert_allclose(out.samples.std(axis=0), 1.0, atol=0.1)
+    monkeypatch.setattr(tempering, "RISE", math.inf)
+    early = temper(reference, target, start, 0.0, lo, hi, seed=1)
+    assert np.all(early.samples.mean(axis=0) > 1.0) and early.evaluations < out.evaluations
+
+
 def test_map_ignores_samples_outside_the_prior():
     """An importance sampler's proposal can fall outside the prior (inclination < 0: ln sin i is NaN, weight 0); the
     MAP must come from the samples that carry weight."""
