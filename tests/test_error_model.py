@@ -215,6 +215,13 @@ def test_likelihood_log_determinant_by_hand():
     # with a perfect model, claiming a larger model error is penalised by the determinant term, not rewarded
     exact = np.nan_to_num(maps)
     assert log_likelihood(data, exact, model_err * 10) < log_likelihood(data, exact, model_err)
+    # a model value that is not finite at a usable pixel gives -inf, with or without model errors; one at a pixel
+    # outside the likelihood changes nothing (float32 maps, as a network gives, are read as they are)
+    broken = model.copy()
+    broken[1, 0, 1] = np.nan
+    assert log_likelihood(data, broken, model_err) == -math.inf and log_likelihood(data, broken) == -math.inf
+    model[1, 1, 0] = np.nan
+    assert log_likelihood(data, model.astype(np.float32), model_err) == pytest.approx(expected, rel=1e-12)
     # the normalised residuals the exact best fit works on: (d - m) / s, ln L = norm - 1/2 sum r^2
     np.testing.assert_allclose(normalised_residuals(data, model, model_err), [-2.0 / 5.0, 0.0])
     np.testing.assert_allclose(normalised_residuals(data, model, None), [-2.0 / 3.0, 0.0])
