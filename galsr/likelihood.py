@@ -51,17 +51,23 @@ class FitData:
                       np.concatenate([i for _, i in self.pixels]).astype(np.int64),
                       np.concatenate(self.values), np.concatenate(self.variances))
 
+    def chi2_and_variance(self, model_maps, model_errors=None):
+        """(sum over the usable pixels of (d - m)^2 / s^2 (float), s^2 (n_pixels,) float64 in the order of the
+        maps present) for model maps (4, n, n) in physical units and the model's errors (4, n, n) in the comparison
+        units (brightness in dex, turned into flux at the model's value) added in quadrature, or None."""
+        maps = np.ascontiguousarray(model_maps).reshape(model_maps.shape[0], -1)
+        with_errors = model_errors is not None
+        errors = np.ascontiguousarray(model_errors).reshape(maps.shape[0], -1) if with_errors else maps
+        total = np.empty(self.n_pixels)
+        return _chi2(maps, errors, with_errors, *self._flat, BRIGHTNESS, total), total
+
     def terms(self, model_maps, model_errors=None):
-        """Per map present: (data (k,), model (k,), total variance (k,)) at the usable pixels, the model's errors
-        (4, n, n) in the comparison units (brightness in dex) added in quadrature in the map's own units."""
-        for (c, idx), d, v in zip(self.pixels, self.values, self.variances):
-            m = model_maps[c].ravel()[idx]
-            if model_errors is not None:
-                e = model_errors[c].ravel()[idx]
-                if c == BRIGHTNESS:
-                    e = e * LN10 * m
-                v = v + e * e
-            yield d, m, v
+        """Per map present: (data (k,), model (k,), total variance (k,)) at the usable pixels (see
+        :meth:`chi2_and_variance`)."""
+        total, start = self.chi2_and_variance(model_maps, model_errors)[1], 0
+        for (c, idx), d in zip(self.pixels, self.values):
+            yield d, model_maps[c].ravel()[idx], total[start:start + len(idx)]
+            start += len(idx)
 
 
 @njit(cache=True)
@@ -87,13 +93,10 @@ def _chi2(maps, errors, with_errors, channel, index, values, variances, brightne
 def log_likelihood(data, model_maps, model_errors=None):
     """ln L (float) of model maps (4, n, n) in physical units against ``data`` (FitData), with the model's 1-sigma
     errors (4, n, n) in the comparison units (or None); -inf when a model value is not finite."""
-    maps = np.ascontiguousarray(model_maps).reshape(model_maps.shape[0], -1)
-    with_errors = model_errors is not None
-    errors = np.ascontiguousarray(model_errors).reshape(maps.shape[0], -1) if with_errors else maps
-    total = np.empty(data.n_pixels)
-    chi2 = _chi2(maps, errors, with_errors, *data._flat, BRIGHTNESS, total)
-    # numpy's vectorised log is several times faster than a scalar one in the loop
-    norm = -0.5 * (float(np.sum(np.log(total))) + LN_2PI * data.n_pixels) if with_errors else data.data_norm
+    chi2, total = data.chi2_and_variance(model_maps, model_errors)
+    # numpy's vectorised log is several times faster than a scalar one in the kernel's loop
+    norm = -0.5 * (float(np.sum(np.log(total))) + LN_2PI * data.n_pixels) if model_errors is not None \
+        else data.data_norm
     if not (math.isfinite(chi2) and math.isfinite(norm)):
         return -math.inf
     return norm - 0.5 * chi2
