@@ -17,8 +17,10 @@ the posterior is close to Gaussian its coverage is the exact posterior's, at a f
 Per arm and free parameter: the share of truths inside the 68 % and 95 % intervals (central, from the weighted
 posterior) with binomial errors, SBC ranks of the truth among 100 posterior draws (Talts et al. 2018; uniform when
 the posterior is calibrated) as one figure, and wall time per fit. One JSON per (mock, arm) in DIR/<free>/, written
-atomically, so a rerun skips what is done; ``--report`` only aggregates (DIR/<free>/coverage.md, coverage.json,
-sbc_ranks.png).
+atomically, so a rerun skips what is done; each sampler run keeps its signed checkpoint in
+DIR/<free>/checkpoints/ (galsr.fit_checkpoint), so a killed fit continues where it stopped and a finish can be rerun
+from a finished emulator fit in minutes (delete a mock's finish record, run again). ``--report`` only aggregates
+(DIR/<free>/coverage.md, coverage.json, sbc_ranks.png).
 """
 import argparse
 import glob
@@ -26,12 +28,14 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import machine_line  # noqa: E402
 
+from galsr.fit_checkpoint import CHECKPOINT  # noqa: E402
 from galsr.simulator import PARAM_NAMES, ParameterSpace  # noqa: E402
 from galsr.simulator.fileio import save_figure, write_json_atomic, write_text_atomic  # noqa: E402
 
@@ -105,26 +109,34 @@ def run_mock(k, arms, free, args, out):
     galaxy = make_mock(truth, seed=args.seed + k, snr=args.snr)
     fixed = {n: float(truth[i]) for i, n in enumerate(PARAM_NAMES) if n not in free}
     kw = dict(workers=args.workers, fixed=fixed, seed=args.seed + k)
+
+    def sampled(forward, **more):
+        """The fit with ``forward``, continued from its checkpoint when there is one (a finished fit returns at
+        once), and its wall time over all sessions [s]."""
+        ckpt = os.path.join(out, "checkpoints", f"mock{k:03d}_{forward}")
+        with warnings.catch_warnings():  # dynesty warns that resuming a finished run does nothing: expected here
+            warnings.filterwarnings("ignore", message="You are resuming a finished")
+            res = fit(galaxy, forward=forward, checkpoint_dir=ckpt, checkpoint_every=60.0,
+                      resume=os.path.exists(os.path.join(ckpt, CHECKPOINT)), **kw, **more)
+        return res, res.run["wall_time_s"]
+
     if "emulator" in todo or "finish" in todo:
-        t0 = time.time()
-        emu = fit(galaxy, forward="emulator", emulator=args.emulator, **kw)
-        t_emu = time.time() - t0
+        emu, t_emu = sampled("emulator", emulator=args.emulator)
         if "emulator" in todo:
             write_json_atomic(os.path.join(out, f"mock{k:03d}_emulator.json"),
                               record(emu, truth, free, t_emu, args.seed + k))
             print(f"mock {k} emulator: {t_emu:.0f} s", flush=True)
         if "finish" in todo:
+            t0 = time.time()
             done = finish_fit(emu, workers=args.workers, seed=args.seed + k)
-            t_fin = time.time() - t0
+            t_fin = t_emu + time.time() - t0
             write_json_atomic(os.path.join(out, f"mock{k:03d}_finish.json"),
                               record(done, truth, free, t_fin, args.seed + k))
             f = done.summary["finish"]
             print(f"mock {k} finish: {t_fin:.0f} s, {f['method']}, ESS {f['ess']:.0f}, {f['n_exact']} exact",
                   flush=True)
     if "simulator" in todo:
-        t0 = time.time()
-        sim = fit(galaxy, forward="simulator", **kw)
-        wall = time.time() - t0
+        sim, wall = sampled("simulator")
         write_json_atomic(os.path.join(out, f"mock{k:03d}_simulator.json"),
                           record(sim, truth, free, wall, args.seed + k))
         print(f"mock {k} simulator: {wall:.0f} s", flush=True)
