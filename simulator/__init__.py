@@ -2,7 +2,7 @@
 from galsr.simulator.constants import CHANNEL_LABELS, CHANNEL_UNITS, CHANNELS, G
 from galsr.simulator.cosmology import kpc_per_arcsec, rho_crit
 from galsr.simulator.grid import Grid
-from galsr.simulator.params import (EXAMPLE_GALAXY, N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
+from galsr.simulator.params import (COMPACT_GALAXY, EXAMPLE_GALAXY, N_PARAMS, PARAM_BOUNDS, PARAM_NAMES, PARAM_UNITS, ParameterSpace, as_param_array,
                      halo_scale_radius)
 from galsr.simulator.simulate import simulate
 
@@ -35,5 +35,5 @@ from galsr.simulator.dataset_file import GalaxyDataset, load_dataset  # noqa: E4
 
 __all__ = ["CHANNELS", "CHANNEL_UNITS", "CHANNEL_LABELS", "G", "kpc_per_arcsec", "rho_crit", "Grid", "N_PARAMS",
            "PARAM_BOUNDS", "PARAM_NAMES", "PARAM_UNITS", "ParameterSpace", "as_param_array", "halo_scale_radius",
-           "simulate", "DEFAULT_REDSHIFT", "HR_GRID", "LR_GRID", "default_grids", "EXAMPLE_GALAXY",
+           "simulate", "DEFAULT_REDSHIFT", "HR_GRID", "LR_GRID", "default_grids", "EXAMPLE_GALAXY", "COMPACT_GALAXY",
            "generate_dataset", "load_dataset", "GalaxyDataset"]

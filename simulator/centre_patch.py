@@ -6,10 +6,12 @@ there). Those pixels are cheap to simulate exactly: an ``npatch`` x ``npatch`` b
 on the HR pixel grid so that the centre lies within half a pixel of the block's middle, simulated as its own small grid
 (the galaxy moved by a whole number of HR pixels, so that its centre sits near the small grid's middle; every map is a
 function of the offset from the centre) with a lighter quadrature than the converged HR grid (``PATCH_RULE``): one
-evaluation point per pixel, the adaptive centre block at Gauss-Legendre order 2 over the 3 x 3 cells around the
-centre, an 8 x 2 polar rule for the innermost square, and the PSF kernels truncated at 2 sigma: about a fifth of the
+evaluation point per pixel, the adaptive centre block at Gauss-Legendre order 2 over the 5 x 5 cells around the
+centre, a 12 x 2 polar rule for the innermost square, and the PSF kernels truncated at 2 sigma: about a fifth of the
 converged grid's work per pixel, and about 1 % from it in brightness at the centre (benchmarks/bench_centre.py
-measures it). The LR maps and the patch come from one numba call per galaxy (``simulate_with_patch``), which sets
+measures it). The rule is chosen by the error a fit feels most: the one shared by a galaxy's whole patch (the
+median signed error), which for a galaxy that fits inside the patch adds up over every pixel instead of averaging
+out (docs/physics.md#the-centre-patch). The LR maps and the patch come from one numba call per galaxy (``simulate_with_patch``), which sets
 the galaxy up once for both.
 """
 from functools import lru_cache
@@ -24,8 +26,11 @@ from galsr.simulator.simulate import simulate_pair
 X0, Y0 = PARAM_NAMES.index("x0"), PARAM_NAMES.index("y0")
 #: Gauss-Legendre order of the patch's adaptive centre block (the converged HR grid uses 4).
 PATCH_ZOOM = 2
-#: The patch's lighter quadrature (the converged HR grid: simulator.render.CONVERGED_RULE).
-PATCH_RULE = QuadratureRule(block_max=1, polar_r=8, polar_phi=2, psf_truncation=2.0)
+#: The patch's lighter quadrature (the converged HR grid: simulator.render.CONVERGED_RULE). An emulator file records
+#: the rule its error model was calibrated with ("patch_rule"); ``galsr calibrate`` brings a file to this one.
+PATCH_RULE = QuadratureRule(block_max=2, polar_r=12, polar_phi=2, psf_truncation=2.0)
+#: The rule of emulator files that record none (calibrated before the rule was stored).
+LEGACY_PATCH_RULE = QuadratureRule(block_max=1, polar_r=8, polar_phi=2, psf_truncation=2.0)
 
 
 def check_npatch(npatch, hr_npix, allow_zero=False):
@@ -37,6 +42,28 @@ def check_npatch(npatch, hr_npix, allow_zero=False):
         raise ValueError(f"centre patch size must be an even number of HR pixels in [2, {hr_npix}]"
                          f"{' or 0' if allow_zero else ''}, got {npatch!r}")
     return int(npatch)
+
+
+def rule_to_dict(rule):
+    """The plain-JSON form of a QuadratureRule (what an emulator file stores)."""
+    return {"block_max": rule.block_max, "polar_r": rule.polar_r, "polar_phi": rule.polar_phi,
+            "psf_truncation": rule.psf_truncation}
+
+
+def rule_from_dict(d):
+    """The QuadratureRule stored as ``d`` (rule_to_dict's form), or LEGACY_PATCH_RULE for None; ValueError naming
+    what is wrong (missing or unknown keys, a non-integer count, a value out of range)."""
+    if d is None:
+        return LEGACY_PATCH_RULE
+    want = ("block_max", "polar_r", "polar_phi", "psf_truncation")
+    if not isinstance(d, dict) or set(d) != set(want):
+        raise ValueError(f"patch_rule must be an object with keys {list(want)}, got {d!r}")
+    ints = all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in want[:3])
+    t = d["psf_truncation"]
+    if not ints or isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise ValueError(f"patch_rule: block_max, polar_r, polar_phi must be integers and psf_truncation a number, "
+                         f"got {d!r}")
+    return QuadratureRule(**dict(d, psf_truncation=float(t)))  # its own range check names the rule
 
 
 def patch_origin(params, hr_grid, npatch):
@@ -94,14 +121,15 @@ def patch_grid(hr_grid, npatch):
     return Grid(npatch, hr_grid.pixel_kpc, hr_grid.psf_fwhm_pho_kpc, hr_grid.psf_fwhm_kin_kpc, 1, PATCH_ZOOM)
 
 
-def simulate_with_patch(params, lr_grid, hr_grid, npatch, redshift):
+def simulate_with_patch(params, lr_grid, hr_grid, npatch, redshift, rule=PATCH_RULE):
     """The emulator's two simulations of validated parameter rows (N, 18) in one call per galaxy: (LR maps
     (N, 4, n_lr, n_lr), exactly simulator.simulate's on ``lr_grid``; central patches (N, 4, P, P) on ``hr_grid``'s
-    pixels; origins (N, 2) int64 for paste_patch), float64 in the units of simulator.simulate. Each galaxy is moved
+    pixels with quadrature ``rule``; origins (N, 2) int64 for paste_patch), float64 in the units of
+    simulator.simulate. Each galaxy is moved
     by the whole HR pixels between the map's middle and its patch's middle, so that its patch is a small grid centred
     on the sky origin; the two share the galaxy's setup (simulator.simulate.simulate_pair)."""
     p = np.atleast_2d(params)
     origins = patch_origin(p, hr_grid, npatch)
     shifts = (origins[:, ::-1] - (hr_grid.npix - npatch) // 2) * hr_grid.pixel_kpc  # (x, y) kpc
-    lr, patches = simulate_pair(p, lr_grid, patch_grid(hr_grid, npatch), shifts, redshift, rule_b=PATCH_RULE)
+    lr, patches = simulate_pair(p, lr_grid, patch_grid(hr_grid, npatch), shifts, redshift, rule_b=rule)
     return lr, patches, origins

@@ -35,6 +35,15 @@ EXAMPLE_GALAXY = {
     "log10_halo_fraction": 1.8, "concentration": 9.0, "x0": 0.3, "y0": -0.2, "orientation": 0.7,
     "inclination": 0.8,
 }
+#: A compact galaxy from the prior (an 18-free coverage mock's truth): bulge and inner disc of 16-17 pc, so the whole
+#: galaxy sits within the emulator's central patch and the patch's quadrature decides its maps.
+COMPACT_GALAXY = {
+    "log10_bulge_mass": 10.8684, "log10_bulge_radius": -1.7872, "gamma": 1.3334, "ML_b": 5.5019,
+    "log10_disc1_mass": 11.5788, "log10_disc1_radius": -1.7752, "ML_d1": 13.6157, "k1": 0.8714,
+    "log10_disc2_mass": 9.2956, "log10_disc2_radius": 1.1341, "ML_d2": 17.4567, "k2": 0.0283,
+    "log10_halo_fraction": 2.2027, "concentration": 5.012, "x0": 0.0135, "y0": -0.2533, "orientation": -1.8645,
+    "inclination": 0.5842,
+}
 INDEX = {name: i for i, name in enumerate(PARAM_NAMES)}
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from galsr.emulator.error_model import (BULGE_EDGES, DISTANCE_EDGES, OFFSET_EDGES, RING_CENTRES, RING_EDGES, UNITS,
                                         BinnedErrorModel, fit_scale, ring_mismatch, table_scale)
 from galsr.simulator import ParameterSpace, simulate
-from galsr.simulator.centre_patch import patch_origin
+from galsr.simulator.centre_patch import PATCH_RULE, patch_origin, rule_to_dict
 from galsr.simulator.fit_units import residual_in_fit_units
 from galsr.training.region_metrics import BRIGHT_FRACTION
 
@@ -153,10 +153,12 @@ def calibrate(emulator_path, out_path, n=2048, seed=20261129, progress=False, ov
         raise ValueError(f"{out_path} exists; allow overwriting it to replace it")
     ef = load_emulator(emulator_path)
     emulator = Emulator(ef, num_threads=None)
+    emulator.patch_rule = PATCH_RULE  # the error model is calibrated for, and the file then records, this release's
     params, res, bright, rings = held_out_residuals(emulator, n, seed, units, progress)
     model = fit_binned_error_model(emulator, params, res, bright, units, rings if ring else None)
     meta_em, tensors_em = model.to_file()
     meta = dict(ef.metadata, error_model=dict(meta_em, n_galaxies=int(n), seed=int(seed)))
+    meta["patch_rule"] = rule_to_dict(PATCH_RULE) if emulator.centre_patch else None
     stale = ("error_model_ring_reference", "error_model_ring_factors")  # a previous calibration's ring term
     tensors = {k: v for k, v in ef.tensors.items() if k not in stale}
     save_emulator(out_path, model_name=ef.model_name, hparams=ef.hparams, state_dict=ef.state_dict, metadata=meta,

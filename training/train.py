@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from galsr.simulator.centre_patch import PATCH_RULE, rule_to_dict
 from galsr.simulator.fileio import exclusive_lock, save_figure, write_text_atomic
 from galsr.simulator.limits import whole_number
 from galsr.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -171,6 +172,7 @@ def build_metadata(info, transform, cfg, seed, history, best_epoch, val_metrics,
         "units": info["units"],
         "data_fingerprint": info["fingerprint"],
         "centre_patch": cfg["centre_patch"],
+        "patch_rule": rule_to_dict(PATCH_RULE) if cfg["centre_patch"] else None,
         "val_metrics": val_metrics,
         "training": {"config": cfg, "seed": int(seed), "epochs_trained": len(history), "best_epoch": best_epoch,
                      "history": history, "dataset": os.path.basename(os.fspath(dataset_path)),

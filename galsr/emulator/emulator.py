@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from galsr.emulator.error_model import error_model_from_file
-from galsr.simulator.centre_patch import check_npatch, paste_patch, read_patch, simulate_with_patch
+from galsr.simulator.centre_patch import check_npatch, paste_patch, read_patch, rule_from_dict, simulate_with_patch
 
 DEFAULT_RESOURCE = "default.galsr"
 
@@ -31,6 +31,8 @@ class Emulator:
             central patch): what ``predict(..., return_error=True)`` and a fit use.
         centre_patch: int, side in HR pixels of the central patch simulated directly instead of super-resolved
             (galsr.simulator.centre_patch; 0 = none, older files).
+        patch_rule: simulator.render.QuadratureRule of the patch, as the file records it (files that record none:
+            centre_patch.LEGACY_PATCH_RULE).
         metadata: dict, everything the file stores (training config, validation metrics, data fingerprint, ...).
         transform: training.transform.MapTransform.
         model_name, hparams: the network.
@@ -69,6 +71,7 @@ class Emulator:
         self.error_maps = ef.tensors["error_maps"].double().numpy()
         try:
             self.centre_patch = check_npatch(meta.get("centre_patch", 0), self.hr_grid.npix, allow_zero=True)
+            self.patch_rule = rule_from_dict(meta.get("patch_rule"))
             self.error_model = error_model_from_file(meta, ef.tensors, self.hr_grid, self.lr_grid,
                                                      self.centre_patch)
         except ValueError as exc:
@@ -178,7 +181,7 @@ class Emulator:
             return self.super_resolve(self.simulate_lr(arr)), None
         # the LR maps and the central patches in one simulation call per galaxy
         lr, patches, origins = simulate_with_patch(arr, self.lr_grid, self.hr_grid, self.centre_patch,
-                                                   self.redshift)
+                                                   self.redshift, self.patch_rule)
         out = self.super_resolve(lr)
         under = np.stack([read_patch(m, o, self.centre_patch) for m, o in zip(out, origins)]) if keep_network \
             else None
