@@ -198,6 +198,7 @@ def report(out, free):
             summary.setdefault("paired", {})[f"{arm}_vs_{ref}"] = agree
             text += "\n\n" + agreement_table(agree, arm, ref)
     if "finish" in summary:
+        text += "\n\n" + mock_table(out)
         f = summary["finish"]
         text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "
                  f"{f['mocks']} mocks (tempered SMC in {f['smc_runs']}); below the ESS threshold in "
@@ -206,6 +207,30 @@ def report(out, free):
     write_json_atomic(os.path.join(out, "coverage.json"), summary)
     plot_ranks(os.path.join(out, "sbc_ranks.png"), ranks, free)
     return text
+
+
+def mock_table(out, arm="finish"):
+    """Markdown table, one row per mock of ``arm``: truths inside the 68 % and 95 % intervals, the largest |pull|
+    (truth - median in 68 % half-widths) and its parameter, and the finish's method, simulations, ESS, the SMC's
+    ln L gap to the exact optimum, trust and wall time."""
+    rows = [f"per mock ({arm}):", "", "| mock | in 68 % | in 95 % | max pull | method | simulations | ESS | "
+            "SMC ln L gap (at equilibrium) | trusted | wall time [min] |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for f in sorted(glob.glob(os.path.join(out, f"mock*_{arm}.json"))):
+        r = json.load(open(f))
+        e = r["parameters"]
+        pulls = {n: (x["truth"] - x["q"][2]) / max((x["q"][3] - x["q"][1]) / 2, 1e-300) for n, x in e.items()}
+        worst = max(pulls, key=lambda n: abs(pulls[n]))
+        in68 = sum(x["q"][1] <= x["truth"] <= x["q"][3] for x in e.values())
+        in95 = sum(x["q"][0] <= x["truth"] <= x["q"][4] for x in e.values())
+        fin = r.get("finish") or {}
+        smc = fin.get("smc") or {}
+        gap = (f"{smc['lnl_gap_median']:.1f} ({smc['lnl_gap_gaussian']:.1f})" if "lnl_gap_median" in smc else "-")
+        ess = fin.get("ess")
+        rows.append(f"| {os.path.basename(f)[4:7]} | {in68}/{len(e)} | {in95}/{len(e)} | {pulls[worst]:+.1f} "
+                    f"({worst}) | {fin.get('method', '-')} | {fin.get('n_exact', '-')} | "
+                    f"{'-' if ess is None else f'{ess:.0f}'} | {gap} | {fin.get('trusted', '-')} | "
+                    f"{r['wall_time_s'] / 60:.1f} |")
+    return "\n".join(rows)
 
 
 def _pairs(out, arm, ref):
