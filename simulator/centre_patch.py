@@ -11,9 +11,10 @@ centre, a 12 x 2 polar rule for the innermost square, and the PSF kernels trunca
 converged grid's work per pixel, and about 1 % from it in brightness at the centre (benchmarks/bench_centre.py
 measures it). The rule is chosen by the error a fit feels most: the one shared by a galaxy's whole patch (the
 median signed error), which for a galaxy that fits inside the patch adds up over every pixel instead of averaging
-out (docs/physics.md#the-centre-patch). The LR maps and the patch come from one numba call per galaxy (``simulate_with_patch``), which sets
-the galaxy up once for both.
+out (docs/physics.md#the-centre-patch). The LR maps and the patch come from one numba call per galaxy
+(``simulate_with_patch``), which sets the galaxy up once for both.
 """
+import dataclasses
 from functools import lru_cache
 
 import numpy as np
@@ -46,8 +47,7 @@ def check_npatch(npatch, hr_npix, allow_zero=False):
 
 def rule_to_dict(rule):
     """The plain-JSON form of a QuadratureRule (what an emulator file stores)."""
-    return {"block_max": rule.block_max, "polar_r": rule.polar_r, "polar_phi": rule.polar_phi,
-            "psf_truncation": rule.psf_truncation}
+    return dataclasses.asdict(rule)
 
 
 def rule_from_dict(d):
@@ -55,10 +55,10 @@ def rule_from_dict(d):
     what is wrong (missing or unknown keys, a non-integer count, a value out of range)."""
     if d is None:
         return LEGACY_PATCH_RULE
-    want = ("block_max", "polar_r", "polar_phi", "psf_truncation")
+    want = tuple(f.name for f in dataclasses.fields(QuadratureRule))
     if not isinstance(d, dict) or set(d) != set(want):
         raise ValueError(f"patch_rule must be an object with keys {list(want)}, got {d!r}")
-    ints = all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in want[:3])
+    ints = all(isinstance(d[k], int) and not isinstance(d[k], bool) for k in want if k != "psf_truncation")
     t = d["psf_truncation"]
     if not ints or isinstance(t, bool) or not isinstance(t, (int, float)):
         raise ValueError(f"patch_rule: block_max, polar_r, polar_phi must be integers and psf_truncation a number, "
@@ -125,9 +125,9 @@ def simulate_with_patch(params, lr_grid, hr_grid, npatch, redshift, rule=PATCH_R
     """The emulator's two simulations of validated parameter rows (N, 18) in one call per galaxy: (LR maps
     (N, 4, n_lr, n_lr), exactly simulator.simulate's on ``lr_grid``; central patches (N, 4, P, P) on ``hr_grid``'s
     pixels with quadrature ``rule``; origins (N, 2) int64 for paste_patch), float64 in the units of
-    simulator.simulate. Each galaxy is moved
-    by the whole HR pixels between the map's middle and its patch's middle, so that its patch is a small grid centred
-    on the sky origin; the two share the galaxy's setup (simulator.simulate.simulate_pair)."""
+    simulator.simulate. Each galaxy is moved by the whole HR pixels between the map's middle and its patch's middle,
+    so that its patch is a small grid centred on the sky origin; the two share the galaxy's setup
+    (simulator.simulate.simulate_pair)."""
     p = np.atleast_2d(params)
     origins = patch_origin(p, hr_grid, npatch)
     shifts = (origins[:, ::-1] - (hr_grid.npix - npatch) // 2) * hr_grid.pixel_kpc  # (x, y) kpc

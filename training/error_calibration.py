@@ -153,7 +153,7 @@ def calibrate(emulator_path, out_path, n=2048, seed=20261129, progress=False, ov
         raise ValueError(f"{out_path} exists; allow overwriting it to replace it")
     ef = load_emulator(emulator_path)
     emulator = Emulator(ef, num_threads=None)
-    emulator.patch_rule = PATCH_RULE  # the error model is calibrated for, and the file then records, this release's
+    emulator.patch_rule = PATCH_RULE  # calibrate for this release's patch rule; the file records it below
     params, res, bright, rings = held_out_residuals(emulator, n, seed, units, progress)
     model = fit_binned_error_model(emulator, params, res, bright, units, rings if ring else None)
     meta_em, tensors_em = model.to_file()
