@@ -145,6 +145,13 @@ def run_mock(k, arms, free, args, out):
                           laplace_record(galaxy, truth, fixed, args.seed + k))
 
 
+def inside(entry, level):
+    """Whether a record's parameter entry has its truth inside the central ``level`` (68 or 95) % interval of its
+    quantiles (2.5, 16, 50, 84, 97.5 %)."""
+    lo, hi = (1, 3) if level == 68 else (0, 4)
+    return entry["q"][lo] <= entry["truth"] <= entry["q"][hi]
+
+
 def _share(hits):
     """(share of True, its binomial 1-sigma error with the rule-of-succession estimate (k+1)/(n+2), non-zero at 0
     and 1)."""
@@ -175,8 +182,7 @@ def report(out, free):
         ranks[arm] = {}
         for name in free:
             e = [r["parameters"][name] for r in recs]
-            in68 = [x["q"][1] <= x["truth"] <= x["q"][3] for x in e]
-            in95 = [x["q"][0] <= x["truth"] <= x["q"][4] for x in e]
+            in68, in95 = [inside(x, 68) for x in e], [inside(x, 95) for x in e]
             (p68, e68), (p95, e95) = _share(in68), _share(in95)
             summary[arm]["parameters"][name] = {"in68": p68, "in68_err": e68, "in95": p95, "in95_err": e95}
             ranks[arm][name] = [x["rank"] for x in e]
@@ -220,8 +226,7 @@ def mock_table(out, arm="finish"):
         e = r["parameters"]
         pulls = {n: (x["truth"] - x["q"][2]) / max((x["q"][3] - x["q"][1]) / 2, 1e-300) for n, x in e.items()}
         worst = max(pulls, key=lambda n: abs(pulls[n]))
-        in68 = sum(x["q"][1] <= x["truth"] <= x["q"][3] for x in e.values())
-        in95 = sum(x["q"][0] <= x["truth"] <= x["q"][4] for x in e.values())
+        in68, in95 = (sum(inside(x, level) for x in e.values()) for level in (68, 95))
         fin = r.get("finish") or {}
         smc = fin.get("smc") or {}
         gap = (f"{smc['lnl_gap_median']:.1f} ({smc['lnl_gap_gaussian']:.1f})" if "lnl_gap_median" in smc else "-")
