@@ -11,7 +11,7 @@ fits the bulge, disc and disc-2 masses, the disc-2 radius, the orientation and t
 the truth; ``--free all`` fits all 18. Sampler settings: galsr.fitting.DEFAULTS, the same for every arm. The
 "emulator" and "finish" arms share one emulator fit per mock (the finish arm's wall time includes it). The
 "laplace" arm is a cheap check of the exact likelihood itself (no sampler): the simulator's best fit by bounded least
-squares started at the truth (galsr.finish.exact_laplace) and the Gaussian of its Gauss-Newton covariance; where
+squares started at the truth (galsr.laplace.exact_laplace) and the Gaussian of its Gauss-Newton covariance; where
 the posterior is close to Gaussian its coverage is the exact posterior's, at a few seconds per mock.
 
 Per arm and free parameter: the share of truths inside the 68 % and 95 % intervals (central, from the weighted
@@ -74,18 +74,19 @@ def record(result, truth, free, wall, seed):
 
 def laplace_record(galaxy, truth, fixed, seed):
     """The "laplace" arm's record: Gaussian quantiles and SBC rank from the exact best fit and its Gauss-Newton
-    covariance (galsr.finish.exact_laplace, started at the truth)."""
+    covariance (galsr.laplace.exact_laplace, started at the truth)."""
     from scipy.stats import norm
 
-    from galsr.finish import exact_laplace
     from galsr.forward_models import SimulatorForward
+    from galsr.laplace import ExactResiduals, exact_laplace
     from galsr.likelihood import FitData
     from galsr.prior import Prior
 
     t0 = time.time()
     prior = Prior(ParameterSpace(redshift=galaxy.redshift), fixed=fixed)
-    theta, cov, n = exact_laplace(prior, FitData(galaxy), SimulatorForward(galaxy.grid, galaxy.redshift),
-                                  truth[prior.free_index], 1e-3 * (prior.hi - prior.lo))
+    residuals = ExactResiduals(prior, FitData(galaxy), SimulatorForward(galaxy.grid, galaxy.redshift))
+    theta, cov, n = exact_laplace(residuals, truth[prior.free_index], 1e-3 * (prior.hi - prior.lo), prior.lo,
+                                  prior.hi)
     sd = np.sqrt(np.diag(cov))
     z = norm.ppf([0.025, 0.16, 0.5, 0.84, 0.975])
     draws = np.random.default_rng(seed).multivariate_normal(theta, cov, size=N_RANK)

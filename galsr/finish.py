@@ -10,13 +10,15 @@ fraction of the cost of a simulator-only fit.
    the sample survives. A random pilot of ``PILOT`` samples goes first: when its ESS, scaled to the whole selection,
    is below ``ESS_MIN``, the rest are never simulated. Weights above sqrt(n) x their mean are truncated (truncated importance sampling, Ionides
    2008) for the posterior, not for the evidence; ``clipped`` counts them.
-2. **Exact fallback** (:func:`exact_laplace`, :func:`adaptive_importance`): when the ESS is below ``ESS_MIN`` the
+2. **Exact fallback** (galsr.laplace, :func:`adaptive_importance`): when the ESS is below ``ESS_MIN`` the
    emulator posterior does not cover the exact one, and reweighting cannot be trusted. With tens of thousands of
    pixels the posterior is so narrow that a bias of the emulator of a fraction of a per cent can move it by many of
    its own widths; so the exact best fit is found first, by bounded least squares on the exact normalised residuals
-   started at the emulator's best point (a few hundred exact evaluations), and the Laplace approximation there (the
-   Gauss-Newton covariance, widened by ``LAPLACE_WIDEN``) seeds an adaptive importance sampler with the exact
-   likelihood: Student-t proposals (5 degrees of freedom), refitted each round to the exact weighted samples (or, while fewer than
+   started at the emulator's best point (a few hundred to a few thousand exact evaluations), then the valley of the
+   posterior through it is walked (galsr.laplace.exact_valley: along an unresolved bulge's radius-gamma trade-off
+   a single Gaussian sees one end only), and the Student-t mixture along it (each point's Gauss-Newton
+   covariance, widened by ``LAPLACE_WIDEN``, weighted by its Laplace mass) seeds an adaptive importance sampler with
+   the exact likelihood: Student-t proposals (5 degrees of freedom), refitted each round to the exact weighted samples (or, while fewer than
    2 x ndim effective samples exist, shrunk onto the 4 x ndim best-weighted ones, as the cross-entropy method does),
    weights prior x L_exact over the deterministic mixture of all proposals so far (AMIS), until the ESS reaches
    ``ESS_TARGET`` or ``max_rounds``.
@@ -44,6 +46,9 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
+from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, valley_mixture,
+                           widest_parameter)
+from galsr.proposals import StudentT, StudentTMixture
 from galsr.weights import kish_ess, resample, truncate
 
 #: Finish methods the fit accepts ("reweight": reweighting with the exact-likelihood fallback; "none": skip).
@@ -65,8 +70,6 @@ ESS_TARGET = 500
 ROUND, MAX_ROUNDS = 500, 12
 #: Widening of the starting covariance (in sigma) for the fallback's first proposal.
 WIDEN = 2.0
-#: At most this many exact evaluations for the fallback's least-squares start (exact_laplace).
-LAPLACE_MAX_EVALUATIONS = 1000
 #: An SMC run is at equilibrium when its particles' median ln L sits between these multiples of the Gaussian value
 #: (chi^2_ndim median / 2) below the exact maximum: prior bounds and flat directions lower the gap, curved ridges
 #: raise it, neither by a factor 2 in the 18-free runs measured (7.0-10.7 against 8.7); a run whose particles still
@@ -197,6 +200,12 @@ class ExactEvaluator:
             return np.array([func(t) for t in thetas])
         return np.array(self._pool.map(func, thetas, chunksize=max(1, len(thetas) // (8 * self.workers))))
 
+    def map(self, func, jobs):
+        """[func(job) for job in jobs], over the workers (``func`` and the jobs picklable)."""
+        if self._pool is None:
+            return [func(job) for job in jobs]
+        return self._pool.map(func, jobs, chunksize=1)
+
     def __call__(self, thetas):
         """(n,) float64 ln L_exact at free-parameter vectors (n, ndim)."""
         self.calls += len(thetas)
@@ -220,68 +229,27 @@ def _weighted_moments(x, logw):
     return mu, (w[:, None] * d).T @ d
 
 
-class StudentT:
-    """Multivariate Student-t proposal with location ``mu`` (d,), scale matrix ``cov`` (d, d) and ``df`` degrees of
-    freedom, handled in coordinates standardised by the scale's diagonal (parameters differ by orders of magnitude in
-    their widths); the correlation matrix's eigenvalues are raised to at least 1e-8 and each scale to at least
-    ``floor`` (d,), so a degenerate weighted covariance still gives a proper proposal."""
-
-    def __init__(self, mu, cov, df, floor):
-        self.mu, self.df = np.asarray(mu, dtype=np.float64), float(df)
-        d = np.sqrt(np.maximum(np.diag(cov), np.asarray(floor) ** 2))
-        corr = np.asarray(cov) / np.outer(d, d)
-        corr = 0.5 * (corr + corr.T)
-        np.fill_diagonal(corr, 1.0)
-        vals, vecs = np.linalg.eigh(corr)
-        corr = (vecs * np.maximum(vals, 1e-8)) @ vecs.T
-        self.scale, self.chol = d, np.linalg.cholesky(corr)
-        self.logdet = 2 * float(np.sum(np.log(np.diag(self.chol)))) + 2 * float(np.sum(np.log(d)))
-
-    def rvs(self, n, rng):
-        """(n, d) draws."""
-        z = rng.standard_normal((int(n), len(self.mu))) @ self.chol.T
-        g = rng.chisquare(self.df, int(n)) / self.df
-        return self.mu + self.scale * (z / np.sqrt(g)[:, None])
-
-    def logpdf(self, x):
-        """(n,) log densities at ``x`` (n, d)."""
-        from scipy.linalg import solve_triangular
-        from scipy.special import gammaln
-
-        d, nu = len(self.mu), self.df
-        y = (np.atleast_2d(x) - self.mu) / self.scale
-        u = solve_triangular(self.chol, y.T, lower=True)
-        m = np.sum(u**2, axis=0)
-        return (gammaln(0.5 * (nu + d)) - gammaln(0.5 * nu) - 0.5 * d * math.log(nu * math.pi) - 0.5 * self.logdet
-                - 0.5 * (nu + d) * np.log1p(m / nu))
-
-
-class StudentTMixture:
-    """Equal-weight mixture of :class:`StudentT` components: the deterministic mixture of an adaptive importance
-    sampler's proposals (AMIS), a normalised density in R^d."""
-
-    def __init__(self, components):
-        self.components = list(components)
-
-    def logpdf(self, x):
-        """(n,) log densities at ``x`` (n, d)."""
-        return logsumexp(np.stack([c.logpdf(x) for c in self.components]), axis=0) - math.log(len(self.components))
-
-    def rvs(self, n, rng):
-        """(n, d) draws: a uniformly chosen component per draw."""
-        pick = rng.integers(len(self.components), size=int(n))
-        out = np.empty((int(n), len(self.components[0].mu)))
-        for k, c in enumerate(self.components):
-            if np.any(pick == k):
-                out[pick == k] = c.rvs(int(np.sum(pick == k)), rng)
-        return out
+def _reweighted_mixture(mixture, x, logw):
+    """``mixture`` (a :class:`StudentTMixture`) with its component weights set to the share of the importance weight
+    ``logw`` (n,) of samples ``x`` (n, ndim) that each component accounts for (Rao-Blackwellised responsibilities:
+    population Monte Carlo, Cappe et al. 2008), each kept at least 1 % of an equal share."""
+    ok = np.isfinite(logw)
+    if not ok.any():
+        return mixture
+    logc = np.stack([c.logpdf(x[ok]) for c in mixture.components]) + mixture.logweights[:, None]
+    resp = np.exp(logc - logsumexp(logc, axis=0))
+    share = resp @ np.exp(logw[ok] - logsumexp(logw[ok]))
+    share = np.maximum(share, 0.01 / len(share))
+    return StudentTMixture(mixture.components, np.log(share / share.sum()))
 
 
 def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUND, max_rounds=MAX_ROUNDS, widen=WIDEN,
                         ess_target=ESS_TARGET, df=5.0, start=None):
     """Adaptive importance sampling of prior x exact likelihood, seeded by a weighted sample of an approximate
-    posterior (``theta0`` (n, ndim), log-weights ``logw0``) or, when given, by ``start`` = (centre (ndim,),
-    covariance (ndim, ndim)) (the exact Laplace approximation of :func:`exact_laplace`).
+    posterior (``theta0`` (n, ndim), log-weights ``logw0``) or, when given, by ``start``: (centre (ndim,),
+    covariance (ndim, ndim)) (the exact Laplace approximation of galsr.laplace.exact_laplace), or a proposal
+    density itself (rvs, logpdf; the Student-t mixture along the posterior's valley, galsr.laplace.valley_mixture),
+    the first round's proposal.
 
     evaluate : callable (m, ndim) -> (m,) ln L_exact (an :class:`ExactEvaluator`).
     Returns (samples (N, ndim), ln L_exact (N,), log-weights (N,) with logsumexp = ln Z, ln Z, its error, Kish ESS,
@@ -292,7 +260,8 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
     logw0 = np.asarray(logw0, dtype=np.float64)
     ok0 = np.isfinite(logw0)
     seed_moments = _weighted_moments(np.asarray(theta0, dtype=np.float64)[ok0], logw0[ok0])
-    mu, cov = seed_moments if start is None else (np.asarray(a, dtype=np.float64) for a in start)
+    first = None if start is None or isinstance(start, tuple) else start
+    mu, cov = seed_moments if start is None or first is not None else (np.asarray(a, dtype=np.float64) for a in start)
     ndim = len(mu)
     proposals, xs, logls, lls = [], [], [], []
     scale = float(widen)
@@ -300,6 +269,8 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
     seeded = start is None  # whether the approximate posterior's own moments have been proposed from
     for r in range(int(max_rounds)):
         q = StudentT(mu, cov * scale**2, df, floor)
+        if first is not None:  # a mixture start keeps half the draws, its weights updated from the samples so far
+            q = first if r == 0 else StudentTMixture([_reweighted_mixture(first, allx, logw), q])
         x = q.rvs(n_per_round, rng)
         proposals.append(q)
         xs.append(x)
@@ -345,40 +316,6 @@ def adaptive_importance(evaluate, prior, theta0, logw0, seed=0, n_per_round=ROUN
             StudentTMixture(proposals))
 
 
-def exact_laplace(prior, data, model, theta0, sigma0, max_evaluations=LAPLACE_MAX_EVALUATIONS):
-    """The exact likelihood's best fit and its Laplace covariance, from the emulator posterior's best point.
-
-    ln L is -1/2 chi^2 of the normalised residuals (galsr.likelihood.normalised_residuals) with fixed data errors, so
-    its maximum is a bounded least-squares problem: scipy's trust-region reflective solver within the prior box,
-    steps scaled by the emulator posterior's widths ``sigma0`` (ndim,) and finite differences of a tenth of them.
-    Outside the physical cuts the residuals are a constant wall. The covariance is (J^T J)^-1 at the optimum (the
-    Gauss-Newton Hessian). Runs in this process; returns (theta (ndim,), covariance (ndim, ndim), evaluations).
-    """
-    from scipy.optimize import least_squares
-
-    from galsr.likelihood import normalised_residuals
-
-    theta0 = np.clip(np.asarray(theta0, dtype=np.float64), prior.lo, prior.hi)
-    sigma0 = np.maximum(np.asarray(sigma0, dtype=np.float64), 1e-9 * (prior.hi - prior.lo))
-    n_res = [None]
-
-    def residuals(theta):
-        p = prior.full(theta)
-        if prior.space.satisfies_cuts(p)[0]:
-            r = normalised_residuals(data, *model.predict(p))
-            if np.all(np.isfinite(r)):
-                n_res[0] = len(r)
-                return r
-        return np.full(n_res[0] or data.n_pixels, 1e3)
-
-    step = 0.1 * sigma0 / np.maximum(np.abs(theta0), 1.0)
-    sol = least_squares(residuals, theta0, bounds=(prior.lo, prior.hi), x_scale=sigma0, diff_step=step,
-                        method="trf", max_nfev=max(1, max_evaluations // (len(theta0) + 1)))
-    jtj = sol.jac.T @ sol.jac
-    cov = np.linalg.pinv(0.5 * (jtj + jtj.T))
-    return sol.x, cov, int(sol.nfev + sol.njev * len(theta0))
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # the finish of a fit
 
@@ -395,17 +332,46 @@ def _finished_results(old, theta, logl, logwt, logz, logzerr):
 
 
 def _importance_fallback(result, exact, evaluate, seed, say):
-    """The exact best fit from the emulator's best point, then :func:`adaptive_importance` around it:
-    ((samples, ln L, log-weights, ln Z, its error), info entries, the proposals' :class:`StudentTMixture`). With no
+    """The exact best fit from the emulator's best point, the valley through it (galsr.laplace.exact_valley), then
+    :func:`adaptive_importance` started from the Student-t mixture along the valley: ((samples, ln L, log-weights,
+    ln Z, its error), info entries, the proposals' :class:`StudentTMixture`). With no
     finite exact likelihood anywhere, the emulator posterior itself, marked ``shown`` = "emulator"."""
     res = result.results
     theta_emu = np.asarray(res.samples)
     w = np.exp(res.logwt - np.max(res.logwt))
     sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
-    centre, cov, n_laplace = exact_laplace(result.prior, result.data, exact, theta_emu[np.argmax(res.logl)], sigma0)
+    prior = result.prior
+    residuals = ExactResiduals(prior, result.data, exact)
+    centre, cov, n_laplace = exact_laplace(residuals, theta_emu[np.argmax(res.logl)], sigma0, prior.lo, prior.hi)
+    say(f"finish: exact best fit in {n_laplace} simulations")
+    # the valleys through it: along the least constrained direction, and along the parameter the emulator's best
+    # point is furthest off in (where the exact likelihood is flat enough for the emulator's errors to slide it),
+    # where the posterior leaves the Laplace Gaussian
+    candidates = dict.fromkeys([widest_parameter(cov, prior.lo, prior.hi),
+                                displaced_parameter(theta_emu[np.argmax(res.logl)], centre, prior.lo, prior.hi)])
+    held, probes = [], {}
+    for k in candidates:
+        bent, falls, n_probe = bends(residuals, centre, cov, prior.lo, prior.hi, k)
+        n_laplace += n_probe
+        probes[prior.free_names[k]] = falls
+        if bent:
+            held.append(k)
+    valleys = exact_valley(residuals, centre, cov, prior.lo, prior.hi, parameters=held, map=evaluate.map) \
+        if held else []
+    walks = []
+    for v in valleys:
+        k = v.parameter
+        walks.append({"parameter": prior.free_names[k], "points": len(v.logl),
+                      "range": [float(v.theta[0, k]), float(v.theta[-1, k])],
+                      "lnl_range": round(float(np.ptp(v.logl)), 2), "simulations": v.evaluations})
+        say(f"finish: the valley along {walks[-1]['parameter']}: {len(v.logl)} points, {v.theta[0, k]:.3g} to "
+            f"{v.theta[-1, k]:.3g}, ln L within {np.ptp(v.logl):.1f} ({v.evaluations} simulations)")
     theta, logl, logwt, logz, logzerr, ess, rounds, mixture = adaptive_importance(
-        evaluate, result.prior, theta_emu, res.logwt, seed=seed, widen=LAPLACE_WIDEN, start=(centre, cov))
-    more = {"ess": round(ess, 1), "n_exact_best_fit": n_laplace, "rounds": int(rounds)}
+        evaluate, result.prior, theta_emu, res.logwt, seed=seed,
+        widen=LAPLACE_WIDEN, start=valley_mixture(valleys, prior.lo, prior.hi, LAPLACE_WIDEN) if valleys else
+        (centre, cov))
+    more = {"ess": round(ess, 1), "n_exact_best_fit": n_laplace + sum(v.evaluations for v in valleys),
+            "rounds": int(rounds), "valleys": walks, "valley_probes": probes}
     if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
         say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
         return (theta_emu, np.asarray(res.logl), np.asarray(res.logwt), float(res.logz[-1]),
@@ -491,10 +457,12 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
     return tempered, info
 
 
-def _lnl_gap(result, exact, samples, logl):
+def _lnl_gap(result, exact, samples, logl, known=-math.inf):
     """How far below the exact maximum the SMC's particles sit, an equilibrium check that the count of distinct
     particles is not: (ln L_max - median ln L of the particles, the same for a Gaussian posterior under a flat prior,
-    chi^2_ndim median / 2, simulations used). ln L_max by least squares (:func:`exact_laplace`) from the best particle.
+    chi^2_ndim median / 2, simulations used). ln L_max by least squares (galsr.laplace.exact_laplace) from the best
+    particle, or ``known``, the highest exact ln L seen before (the importance sampler's), if that is higher: least
+    squares from particles gathered at one end of a valley can stop short of its top.
     Far above the Gaussian value: the particles have not yet reached the exact posterior; far below: too concentrated
     (a ridge or bounded parameters lower it somewhat on their own)."""
     from scipy.stats import chi2
@@ -502,8 +470,10 @@ def _lnl_gap(result, exact, samples, logl):
     from galsr.likelihood import log_likelihood_of_parameters
 
     best = samples[np.argmax(logl)]
-    theta, _, n = exact_laplace(result.prior, result.data, exact, best, np.std(samples, axis=0))
-    top = max(log_likelihood_of_parameters(theta, result.prior, result.data, exact), float(np.max(logl)))
+    prior = result.prior
+    theta, _, n = exact_laplace(ExactResiduals(prior, result.data, exact), best, np.std(samples, axis=0), prior.lo,
+                                prior.hi)
+    top = max(log_likelihood_of_parameters(theta, result.prior, result.data, exact), float(np.max(logl)), known)
     return top - float(np.median(logl)), float(chi2.median(len(best))) / 2, n + 1
 
 
@@ -565,6 +535,9 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], **more, n_exact=int(evaluate.calls) +
                         more["n_exact_best_fit"], clipped=0, clipped_weight_fraction=0.0)
     if info["ess"] < ess_min and info["method"] != "reweight":
+        # the best exact ln L so far, for the equilibrium check (none when the emulator's posterior is what is shown)
+        known = -math.inf if info.get("shown") == "emulator" else float(np.max(np.where(np.isfinite(logl), logl,
+                                                                                     -np.inf), initial=-np.inf))
         say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering to the exact posterior "
             f"(sequential Monte Carlo)")
         tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal)
@@ -576,7 +549,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         if tempered.beta >= 1.0:
             theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
                                                  tempered.logzerr)
-            gap, gaussian, n_gap = _lnl_gap(result, exact, theta, logl)
+            gap, gaussian, n_gap = _lnl_gap(result, exact, theta, logl, known)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
                                at_equilibrium=at_equilibrium(gap, gaussian))
             info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1), n_exact=info["n_exact"] + n_gap)

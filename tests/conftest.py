@@ -39,3 +39,12 @@ def checkpoint_key(tmp_path_factory):
         del os.environ[KEY_ENV]
     else:
         os.environ[KEY_ENV] = old
+
+
+@pytest.fixture
+def xy_prior():
+    """(galsr.prior.Prior with only x0 and y0 free, their values in the example galaxy (2,))."""
+    from galsr.prior import Prior
+
+    prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
+    return prior, np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])

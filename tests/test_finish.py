@@ -333,15 +333,6 @@ def test_map_ignores_samples_outside_the_prior():
     assert best[PARAM_NAMES.index("inclination")] == pytest.approx(0.8)
 
 
-@pytest.fixture
-def xy_prior():
-    """(galsr.prior.Prior with only x0 and y0 free, their values in the example galaxy (2,))."""
-    from galsr.prior import Prior
-
-    prior = Prior(fixed={n: v for n, v in EXAMPLE_GALAXY.items() if n not in ("x0", "y0")})
-    return prior, np.array([EXAMPLE_GALAXY["x0"], EXAMPLE_GALAXY["y0"]])
-
-
 def test_importance_sampler_survives_rounds_with_almost_no_finite_likelihood(xy_prior):
     """A round in which only one proposal lands where the likelihood is finite (a coverage mock did this) must not
     build a covariance from one sample (NaN -> 'Eigenvalues did not converge'): the sampler recentres and narrows."""
