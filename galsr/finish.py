@@ -14,9 +14,10 @@ fraction of the cost of a simulator-only fit.
    emulator posterior does not cover the exact one, and reweighting cannot be trusted. With tens of thousands of
    pixels the posterior is so narrow that a bias of the emulator of a fraction of a per cent can move it by many of
    its own widths; so the exact best fit is found first, by bounded least squares on the exact normalised residuals
-   started at the emulator's best point (a few hundred to a few thousand exact evaluations), then the valley of the
-   posterior through it is walked (galsr.laplace.exact_valley: along an unresolved bulge's radius-gamma trade-off
-   a single Gaussian sees one end only), and the Student-t mixture along it (each point's Gauss-Newton
+   started at the emulator's best point (a few hundred to a few thousand exact evaluations), then, where a probe
+   finds the posterior leaving its Laplace Gaussian, the valley through it is walked (galsr.laplace.exact_valley:
+   along an unresolved bulge's radius-gamma trade-off a single Gaussian sees one end only), and the Student-t
+   mixture along it (each point's Gauss-Newton
    covariance, widened by ``LAPLACE_WIDEN``, weighted by its Laplace mass) seeds an adaptive importance sampler with
    the exact likelihood: Student-t proposals (5 degrees of freedom), refitted each round to the exact weighted samples (or, while fewer than
    2 x ndim effective samples exist, shrunk onto the 4 x ndim best-weighted ones, as the cross-entropy method does),
@@ -332,9 +333,10 @@ def _finished_results(old, theta, logl, logwt, logz, logzerr):
 
 
 def _importance_fallback(result, exact, evaluate, seed, say):
-    """The exact best fit from the emulator's best point, the valley through it (galsr.laplace.exact_valley), then
-    :func:`adaptive_importance` started from the Student-t mixture along the valley: ((samples, ln L, log-weights,
-    ln Z, its error), info entries, the proposals' :class:`StudentTMixture`). With no
+    """The exact best fit from the emulator's best point, the valleys through it where a probe finds the posterior
+    leaving its Laplace Gaussian (galsr.laplace.bends, exact_valley), then :func:`adaptive_importance` started from
+    the Student-t mixture along them (or from the Laplace Gaussian): ((samples, ln L, log-weights, ln Z, its error),
+    info entries, the proposals' :class:`StudentTMixture`). With no
     finite exact likelihood anywhere, the emulator posterior itself, marked ``shown`` = "emulator"."""
     res = result.results
     theta_emu = np.asarray(res.samples)
@@ -342,13 +344,14 @@ def _importance_fallback(result, exact, evaluate, seed, say):
     sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
     prior = result.prior
     residuals = ExactResiduals(prior, result.data, exact)
-    centre, cov, n_laplace = exact_laplace(residuals, theta_emu[np.argmax(res.logl)], sigma0, prior.lo, prior.hi)
+    best_emu = theta_emu[np.argmax(res.logl)]
+    centre, cov, n_laplace = exact_laplace(residuals, best_emu, sigma0, prior.lo, prior.hi)
     say(f"finish: exact best fit in {n_laplace} simulations")
     # the valleys through it: along the least constrained direction, and along the parameter the emulator's best
     # point is furthest off in (where the exact likelihood is flat enough for the emulator's errors to slide it),
     # where the posterior leaves the Laplace Gaussian
     candidates = dict.fromkeys([widest_parameter(cov, prior.lo, prior.hi),
-                                displaced_parameter(theta_emu[np.argmax(res.logl)], centre, prior.lo, prior.hi)])
+                                displaced_parameter(best_emu, centre, prior.lo, prior.hi)])
     held, probes = [], {}
     for k in candidates:
         bent, falls, n_probe = bends(residuals, centre, cov, prior.lo, prior.hi, k)

@@ -127,7 +127,8 @@ class Valley:
     """Points along the exact posterior's valley (:func:`exact_valley`).
 
     Attributes:
-        theta: (k, ndim) points, the best fit first; cov: (k, ndim, ndim) their Gauss-Newton covariances;
+        theta: (k, ndim) points, the best fit among them, in order of the held parameter; cov: (k, ndim, ndim) their
+        Gauss-Newton covariances;
         logl: (k,) ln L (-1/2 chi^2, differences only); parameter: the index of the parameter held at each step;
         evaluations: exact evaluations spent.
     """
@@ -174,6 +175,8 @@ def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=
     Returns (bool, the two falls (list), evaluations); the box [lo, hi] clips the line (the prediction with it)."""
     theta = np.asarray(theta, dtype=np.float64)
     i, falls, n = int(parameter), [], 1
+    if not cov[i, i] > 0:
+        return False, falls, 0  # the parameter leaves the residuals unchanged: no line to follow
     top = -0.5 * float(np.sum(residuals(theta) ** 2))
     line = np.asarray(cov)[:, i] / math.sqrt(cov[i, i])
     for sign in (1.0, -1.0):
