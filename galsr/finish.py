@@ -395,9 +395,14 @@ def _draws_inside(proposal, prior, n, rng, tries=8):
     return None, 0.0
 
 
-def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
-    """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes)
-    from the closer of two normalised references:
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None):
+    """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes).
+
+    With ``importance`` (samples (N, ndim), ln L_exact (N,), log-weights (N,), ln Z, its error: the exact importance
+    sampler's output along a walked valley), resample-move: ``PARTICLES`` resampled from it, moved at beta = 1 only,
+    ln Z the importance sampler's. Its particles span the valley already; a bridge from the emulator posterior would
+    start at one end of it, and the random-walk moves do not cross it (18-free mocks 2 and 5).
+    Otherwise from the closer of two normalised references:
 
     - the emulator posterior, prior x L_emulator / Z_emulator (dynesty's ln Z; ``PARTICLES`` draws by systematic
       resampling of dynesty's weighted samples), which nested sampling spread along the posterior's ridges;
@@ -439,6 +444,22 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None):
 
                 candidates["importance proposal"] = (truncated, start)
         scored, n_choice = {}, 0
+        if importance is not None:
+            theta, ll, logwt, logz, logzerr = importance
+            idx = resample(np.asarray(logwt), PARTICLES, rng)
+            start, ll = np.asarray(theta)[idx], np.asarray(ll)[idx]
+            reference = candidates["emulator posterior"][0]
+            log_t = np.array([prior.log_density(t) for t in start]) + ll
+            say(f"finish: moving {PARTICLES} particles resampled from the importance sampler "
+                f"({len(np.unique(idx))} distinct) at the exact posterior")
+            tempered = temper(reference, lambda x: posterior(evaluate, x), start, logz, prior.lo, prior.hi,
+                              seed=seed, progress=say, start_values=(reference(start), log_t, ll),
+                              surrogates={k: v[0] for k, v in candidates.items() if k != "emulator posterior"},
+                              at_target=True, logzerr_start=logzerr)
+            return tempered, {"reference": "importance sample", "distinct_start": int(len(np.unique(idx))),
+                              "evaluations_choosing": 0,
+                              "moves_followed": ["emulator posterior" if b == "reference" else b
+                                                 for b in tempered.bases]}
         for name, (reference, x) in candidates.items():
             log_r = reference(x)
             log_t, ll = posterior(evaluate, x)
@@ -543,9 +564,13 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                                                                                      -np.inf), initial=-np.inf))
         say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering to the exact posterior "
             f"(sequential Monte Carlo)")
-        tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal)
+        # a walked valley that the importance sampler spans (with at least ndim effective samples, enough for the
+        # moves' covariance): move its own sample; else bridge from a reference
+        spans = bool(info.get("valleys")) and info["ess"] >= len(result.prior.free_names)
+        tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal,
+                                              (theta, logl, logwt, logz, logzerr) if spans else None)
         n_smc = tempered.evaluations + chosen["evaluations_choosing"]
-        info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"],
+        info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"], logz_importance=float(logz),
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
                              acceptance=tempered.acceptance))

@@ -210,13 +210,16 @@ def _random_walk_factor(x, lo, hi):
 
 
 def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None,
-           start_values=None, surrogates=None):
-    """Sample t = prior x exact likelihood by tempered SMC from the reference r.
+           start_values=None, surrogates=None, at_target=False, logzerr_start=0.0):
+    """Sample t = prior x exact likelihood by tempered SMC from the reference r; with ``at_target``, by the moves at
+    beta = 1 alone (resample-move, Gilks & Berzuini 2001) from particles that are already a resampled sample of t.
 
     reference : callable (m, ndim) -> ln r (m,), cheap; -inf where r vanishes.
     target : callable (m, ndim) -> (ln t (m,), ln L_exact (m,)), expensive; -inf where t vanishes (it should skip the
         evaluations outside the prior box, where ln t is -inf anyway).
-    start : (N, ndim) equally weighted draws of r / Z_r (the particles). logz_start : ln Z_r.
+    start : (N, ndim) equally weighted draws of r / Z_r (the particles), or of t / Z_t with ``at_target`` (then with
+        copies: an importance sample resampled). logz_start : ln Z_r, or ln Z_t with ``at_target``; logzerr_start:
+        its error.
     lo, hi : (ndim,) the prior box (proposals outside it are rejected without an evaluation).
     progress : callable(str) or None. start_values : (ln r, ln t, ln L_exact) at ``start`` when already known (they
         are then not evaluated again), or None. surrogates : {name: callable (m, ndim) -> ln q (m,)}, further cheap
@@ -233,19 +236,23 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
         log_r, log_t, ll = (np.array(v, dtype=np.float64) for v in start_values)
         evaluations = 0
     d = _difference(log_t, log_r)
-    n_ref, beta, logz, var_logz, steps, acc, bases = n, 0.0, float(logz_start), 0.0, 0, math.nan, []
+    n_ref, logz, var_logz, steps, acc, bases = n, float(logz_start), float(logzerr_start) ** 2, 0, math.nan, []
+    beta, resampled = (1.0, True) if at_target else (0.0, False)
     scale = 2.38 / math.sqrt(ndim)
-    while beta < 1.0 and evaluations < max_evaluations:
+    while (beta < 1.0 or resampled) and evaluations < max_evaluations:
         if not np.isfinite(d).any():
             return Tempered(x, ll, np.full(n, -np.inf), -math.inf, math.inf, 0.0, beta, steps, evaluations, n_ref,
                             acc, bases)
-        new = _next_beta(beta, d, RHO)
-        logw = _log_increment(d, new - beta)
-        logz += float(logsumexp(logw) - math.log(n))
-        var_logz += max(n / kish_ess(logw) - 1.0, 0.0) / n
-        beta, steps = new, steps + 1
-        idx = resample(logw, n, rng)
-        x, log_r, d, ll = x[idx], log_r[idx], d[idx], ll[idx]
+        if resampled:  # particles already at beta = 1: only their moves
+            resampled, steps = False, steps + 1
+        else:
+            new = _next_beta(beta, d, RHO)
+            logw = _log_increment(d, new - beta)
+            logz += float(logsumexp(logw) - math.log(n))
+            var_logz += max(n / kish_ess(logw) - 1.0, 0.0) / n
+            beta, steps = new, steps + 1
+            idx = resample(logw, n, rng)
+            x, log_r, d, ll = x[idx], log_r[idx], d[idx], ll[idx]
         origin = x.copy()
         chol, prec = _random_walk_factor(x, lo, hi)
         log_gamma = log_r + beta * d

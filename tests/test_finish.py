@@ -132,7 +132,7 @@ def test_finish_moves_an_approximate_posterior_to_the_exact_one(tiny_fits):
 
 
 def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
-    from galsr import tempering
+    from galsr import finish, tempering
     from galsr.fitting import fit
 
     galaxy, kw, exact = tiny_fits
@@ -165,6 +165,14 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     smc = hopeless["finish"]["smc"]
     assert smc["lnl_gap_gaussian"] == pytest.approx(1.18, abs=0.01) and 0.4 < smc["lnl_gap_median"] < 3.0, smc
     assert smc["at_equilibrium"] == (0.59 <= smc["lnl_gap_median"] <= 2.36), smc
+    # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
+    # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept
+    monkeypatch.setattr(finish, "bends", lambda residuals, theta, cov, lo, hi, k: (True, [0.0], 0))
+    walked = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary["finish"]
+    assert walked["valleys"] and walked["ess_importance"] >= len(FREE), walked
+    smc = walked["smc"]
+    assert smc["reference"] == "importance sample" and smc["steps"] == 1 and smc["beta"] == 1.0, smc
+    assert walked["logz"] == walked["logz_importance"] and smc["evaluations_choosing"] == 0, walked
 
 
 def test_an_smc_run_off_equilibrium_is_not_trusted():
@@ -314,6 +322,49 @@ def test_particles_still_climbing_keep_moving(monkeypatch):
     monkeypatch.setattr(tempering, "RISE", math.inf)
     early = temper(reference, target, start, 0.0, lo, hi, seed=1)
     assert np.all(early.samples.mean(axis=0) > 1.0) and early.evaluations < out.evaluations
+
+
+def test_resample_move_from_a_poor_importance_sample_of_a_curved_valley():
+    """The finish's resample-move: a poor importance sample of a banana-shaped posterior (2-D, ESS a few tens out of
+    400 draws), resampled, then moved at beta = 1 only, must become a sample of the banana (its grid moments), with
+    nearly every particle distinct, and keep the importance sampler's ln Z and error; the moves follow a reference
+    at one end of the valley (as the emulator posterior was on the 18-free mocks) without being drawn to it."""
+    from galsr.tempering import temper
+    from galsr.weights import resample
+
+    lo, hi, eps, width = np.array([-2.0, -2.0]), np.array([2.0, 2.0]), 0.1, 0.8
+    rng = np.random.default_rng(7)
+
+    def log_l(x):
+        return -0.5 * (((x[:, 1] + 1.5 - x[:, 0] ** 2) / eps) ** 2 + (x[:, 0] / width) ** 2)
+
+    def target(x):
+        return log_l(x) - math.log(16.0), log_l(x)
+
+    def reference(x):  # narrow, around the valley's end at x = 1.2
+        return -0.5 * (((x[:, 0] - 1.2) / 0.1) ** 2 + ((x[:, 1] + 0.06) / 0.1) ** 2)
+
+    draws = rng.uniform(lo, hi, (400, 2))
+    logw = target(draws)[0] + math.log(16.0)  # the box's uniform density is 1/16
+    ess = kish_ess(logw)
+    logz = float(logsumexp(logw) - math.log(400))
+    idx = resample(logw, 400, rng)
+    start = draws[idx]
+    assert 5 < ess < 60 and len(np.unique(idx)) < 60
+    out = temper(reference, target, start, logz, lo, hi, seed=3, at_target=True, logzerr_start=0.2)
+    # the posterior on a grid
+    g = np.linspace(-2, 2, 801)
+    gx, gy = np.meshgrid(g, g, indexing="ij")
+    pts = np.column_stack([gx.ravel(), gy.ravel()])
+    p = np.exp(log_l(pts))
+    p /= p.sum()
+    mean = p @ pts
+    sd = np.sqrt(p @ (pts - mean) ** 2)
+    assert out.beta == 1.0 and out.steps == 1 and out.ess > 300
+    assert out.logz == logz and out.logzerr == pytest.approx(0.2)
+    np.testing.assert_allclose(out.samples.mean(axis=0), mean, atol=0.15 * sd.max())
+    np.testing.assert_allclose(out.samples.std(axis=0) / sd, 1.0, atol=0.15)
+    assert np.mean(out.samples[:, 0] > 1.0) < 0.25  # not gathered at the reference's end
 
 
 def test_map_ignores_samples_outside_the_prior():
