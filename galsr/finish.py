@@ -35,6 +35,8 @@ fraction of the cost of a simulator-only fit.
    ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
    equilibrium sample of the exact posterior would (``GAP_RANGE``). Otherwise (or when it does not reach beta = 1
    within its budget) the result says so (``trusted`` False) and the printed table warns.
+   Where step 2 walked a valley and the importance sampler holds at least ndim effective samples, no bridge: its own
+   sample, which spans the valley, is resampled and only moved at beta = 1 (resample-move), ln Z its own.
 
 The result (:func:`finish_fit`) is a new galsr.fitting.FitResult whose summary, samples, best-fit parameters and
 forward model describe the exact posterior; summary["finish"] records method, ESS, exact evaluations and clipping.
@@ -604,6 +606,8 @@ def _posterior_label(forward_name, info):
         return "emulator posterior: the exact finish found no sample with a finite exact likelihood; NOT TRUSTWORTHY"
     how = {"reweight": "reweighted to", "reweight+exact-is": "replaced by an importance sampler with",
            "reweight+exact-is+smc": "replaced by sequential Monte Carlo with"}[info["method"]]
+    if info.get("smc", {}).get("reference") == "importance sample":
+        how = "replaced by an importance sampler, resampled and moved, with"
     text = f"exact posterior: emulator run {how} the full simulation (ESS {info['ess']:.0f}, " \
            f"{info['n_exact']} exact evaluations)"
     if not info["trusted"]:

@@ -168,7 +168,9 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
     # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept
     monkeypatch.setattr(finish, "bends", lambda residuals, theta, cov, lo, hi, k: (True, [0.0], 0))
-    walked = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary["finish"]
+    walked_summary = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
+    walked = walked_summary["finish"]
+    assert "resampled and moved" in walked_summary["posterior"] and "NOT TRUSTWORTHY" in walked_summary["posterior"]
     assert walked["valleys"] and walked["ess_importance"] >= len(FREE), walked
     smc = walked["smc"]
     assert smc["reference"] == "importance sample" and smc["steps"] == 1 and smc["beta"] == 1.0, smc
