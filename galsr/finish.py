@@ -452,13 +452,14 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
             start, ll = np.asarray(theta)[idx], np.asarray(ll)[idx]
             reference = candidates["emulator posterior"][0]
             log_t = np.array([prior.log_density(t) for t in start]) + ll
-            say(f"finish: moving {PARTICLES} particles resampled from the importance sampler "
-                f"({len(np.unique(idx))} distinct) at the exact posterior")
+            distinct = int(len(np.unique(idx)))
+            say(f"finish: moving {PARTICLES} particles resampled from the importance sampler ({distinct} distinct) "
+                f"at the exact posterior")
             tempered = temper(reference, lambda x: posterior(evaluate, x), start, logz, prior.lo, prior.hi,
                               seed=seed, progress=say, start_values=(reference(start), log_t, ll),
                               surrogates={k: v[0] for k, v in candidates.items() if k != "emulator posterior"},
                               at_target=True, logzerr_start=logzerr)
-            return tempered, {"reference": "importance sample", "distinct_start": int(len(np.unique(idx))),
+            return tempered, {"reference": "importance sample", "distinct_start": distinct,
                               "evaluations_choosing": 0,
                               "moves_followed": ["emulator posterior" if b == "reference" else b
                                                  for b in tempered.bases]}
