@@ -445,42 +445,37 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
                     return np.where(inside, proposal.logpdf(x) - lnshare, -np.inf)
 
                 candidates["importance proposal"] = (truncated, start)
-        scored, n_choice = {}, 0
-        if importance is not None:
-            theta, ll, logwt, logz, logzerr = importance
+        scored, n_choice, extra = {}, 0, {}
+        if importance is not None:  # resample-move: no bridge, the moves may follow the emulator posterior
+            theta, ll, logwt, logz_start, logzerr_start = importance
             idx = resample(np.asarray(logwt), PARTICLES, rng)
-            start, ll = np.asarray(theta)[idx], np.asarray(ll)[idx]
-            reference = candidates["emulator posterior"][0]
-            log_t = np.array([prior.log_density(t) for t in start]) + ll
-            distinct = int(len(np.unique(idx)))
-            say(f"finish: moving {PARTICLES} particles resampled from the importance sampler ({distinct} distinct) "
-                f"at the exact posterior")
-            tempered = temper(reference, lambda x: posterior(evaluate, x), start, logz, prior.lo, prior.hi,
-                              seed=seed, progress=say, start_values=(reference(start), log_t, ll),
-                              surrogates={k: v[0] for k, v in candidates.items() if k != "emulator posterior"},
-                              at_target=True, logzerr_start=logzerr)
-            return tempered, {"reference": "importance sample", "distinct_start": distinct,
-                              "evaluations_choosing": 0,
-                              "moves_followed": ["emulator posterior" if b == "reference" else b
-                                                 for b in tempered.bases]}
-        for name, (reference, x) in candidates.items():
-            log_r = reference(x)
-            log_t, ll = posterior(evaluate, x)
-            n_choice += len(x)
-            d = np.where(np.isfinite(log_t) & np.isfinite(log_r), log_t - log_r, -np.inf)
-            ok = np.isfinite(d)
-            score = float(np.mean(d[ok]) + math.log(ok.mean())) if ok.any() else -math.inf
-            scored[name] = (score, (log_r, log_t, ll))
-        name = max(scored, key=lambda k: scored[k][0])
-        reference, start = candidates[name]
-        say(f"finish: tempering from the {name} (mean ln t - ln r: "
-            + ", ".join(f"{k} {v[0]:.1f}" for k, v in scored.items()) + ")")
-        tempered = temper(reference, lambda x: posterior(evaluate, x), start, 0.0, prior.lo, prior.hi, seed=seed,
-                          progress=say, start_values=scored[name][1],
-                          surrogates={k: v[0] for k, v in candidates.items() if k != name})
-    info = {"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
-            "evaluations_choosing": n_choice,
-            "moves_followed": [name if b == "reference" else b for b in tempered.bases]}
+            name = "emulator posterior"
+            reference, start, ll = candidates[name][0], np.asarray(theta)[idx], np.asarray(ll)[idx]
+            start_values = (reference(start), np.array([prior.log_density(t) for t in start]) + ll, ll)
+            extra = {"reference": "importance sample", "distinct_start": int(len(np.unique(idx)))}
+            say(f"finish: moving {PARTICLES} particles resampled from the importance sampler "
+                f"({extra['distinct_start']} distinct) at the exact posterior")
+        else:
+            for name, (reference, x) in candidates.items():
+                log_r = reference(x)
+                log_t, ll = posterior(evaluate, x)
+                n_choice += len(x)
+                d = np.where(np.isfinite(log_t) & np.isfinite(log_r), log_t - log_r, -np.inf)
+                ok = np.isfinite(d)
+                score = float(np.mean(d[ok]) + math.log(ok.mean())) if ok.any() else -math.inf
+                scored[name] = (score, (log_r, log_t, ll))
+            name = max(scored, key=lambda k: scored[k][0])
+            (reference, start), start_values = candidates[name], scored[name][1]
+            logz_start, logzerr_start = 0.0, 0.0
+            say(f"finish: tempering from the {name} (mean ln t - ln r: "
+                + ", ".join(f"{k} {v[0]:.1f}" for k, v in scored.items()) + ")")
+        tempered = temper(reference, lambda x: posterior(evaluate, x), start, logz_start, prior.lo, prior.hi,
+                          seed=seed, progress=say, start_values=start_values,
+                          surrogates={k: v[0] for k, v in candidates.items() if k != name},
+                          at_target=importance is not None, logzerr_start=logzerr_start)
+    info = dict({"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
+                 "evaluations_choosing": n_choice,
+                 "moves_followed": [name if b == "reference" else b for b in tempered.bases]}, **extra)
     return tempered, info
 
 
