@@ -61,6 +61,26 @@ def shape_table(res, sigma, bright, dist):
     return "\n".join(rows)
 
 
+def held_out_set(emulator, n, seed):
+    """dict of ``n`` prior galaxies drawn with ``seed`` that no training or calibration used: params (n, 18),
+    |residual| (n, 4, n_hr, n_hr) in the fit's units, bright-pixel mask, the shipped model's sigma and the
+    distance from the centre [LR pixels] of every pixel."""
+    params, res, bright, _ = held_out_residuals(emulator, n, seed, units=("fit",) * len(CHANNELS))
+    sigma = emulator.predict(params, return_error=True)[1]
+    dist = centre_distance(params, emulator.hr_grid, emulator.lr_grid.pixel_kpc)
+    return dict(params=params, res=res, bright=bright, sigma=sigma, dist=dist)
+
+
+def rescale_by_band(fit, test, key):
+    """Scale the sigma ``test[key]`` in place by the shipped calibration's rule (``fit_scale``) per distance band
+    and channel, fitted on the galaxies ``fit`` (their residuals over ``fit[key]``)."""
+    for band in BANDS:
+        sel_f = fit["bright"] & (fit["dist"] >= band[0]) & (fit["dist"] < band[1])
+        sel_t = (test["dist"] >= band[0]) & (test["dist"] < band[1])
+        for c in range(len(CHANNELS)):
+            test[key][:, c][sel_t] *= fit_scale(fit["res"][:, c][sel_f] / fit[key][:, c][sel_f])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", help="emulator file (default: the shipped one)")
@@ -72,11 +92,9 @@ def main():
     emu = Emulator.load(args.model, num_threads=1) if args.model else Emulator.default(num_threads=1)
     sets = []
     for n, seed in ((args.n_fit, args.seed), (args.n_test, args.seed + 1)):
-        params, res, bright, _ = held_out_residuals(emu, n, seed, units=("fit",) * len(CHANNELS))
-        sigma = emu.predict(params, return_error=True)[1]
-        dist = centre_distance(params, emu.hr_grid, emu.lr_grid.pixel_kpc)
-        sets.append(dict(params=params, res=res, bright=bright, sigma=sigma, dist=dist,
-                         x=features(emu, params, sigma)))
+        s = held_out_set(emu, n, seed)
+        s["x"] = features(emu, s["params"], s["sigma"])
+        sets.append(s)
     fit, test = sets
     rng = np.random.default_rng(args.seed)
     for s in sets:
@@ -90,18 +108,18 @@ def main():
         for s in sets:
             flat = s["x"][:, c].reshape(-1, design.shape[1] - 1)
             s["richer"][:, c] = np.exp(np.c_[np.ones(len(flat)), flat] @ beta).reshape(s["sigma"][:, c].shape)
-    # the shipped calibration's rule per band, fitted on the fit set, applied to the test set
-    for band in BANDS:
-        sel_f = fit["bright"] & (fit["dist"] >= band[0]) & (fit["dist"] < band[1])
-        sel_t = (test["dist"] >= band[0]) & (test["dist"] < band[1])
-        for c in range(len(CHANNELS)):
-            k = fit_scale(fit["res"][:, c][sel_f] / fit["richer"][:, c][sel_f])
-            test["richer"][:, c][sel_t] *= k
+    rescale_by_band(fit, test, "richer")
+    print_tables(args.n_test, args.seed + 1, test, (("shipped error model", "sigma"),
+                                                    ("per-pixel log-linear model", "richer")))
+
+
+def print_tables(n, seed, test, models):
+    """Print the shape table of the test galaxies ``test`` for each (label, key of its sigma) in ``models``."""
     header = ("| distance [LR px] | " + " | ".join(CHANNELS) + " |\n|---|" + "---|" * len(CHANNELS))
-    print(f"\n{args.n_test} test galaxies (seed {args.seed + 1}); shares within 0.5/1/2/3 sigma [%] (Gaussian "
-          f"38/68/95/99.7) and, in brackets, the scatter of ln|residual / sigma| (Gaussian 1.11)\n")
-    for label, sigma in (("shipped error model", test["sigma"]), ("per-pixel log-linear model", test["richer"])):
-        print(f"{label}:\n{header}\n{shape_table(test['res'], sigma, test['bright'], test['dist'])}\n")
+    print(f"\n{n} test galaxies (seed {seed}); shares within 0.5/1/2/3 sigma [%] (Gaussian 38/68/95/99.7) and, in "
+          f"brackets, the scatter of ln|residual / sigma| (Gaussian 1.11)\n")
+    for label, key in models:
+        print(f"{label}:\n{header}\n{shape_table(test['res'], test[key], test['bright'], test['dist'])}\n")
 
 
 if __name__ == "__main__":
