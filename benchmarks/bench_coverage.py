@@ -88,18 +88,17 @@ def laplace_record(galaxy, truth, fixed, seed):
     t0 = time.time()
     prior = Prior(ParameterSpace(redshift=galaxy.redshift), fixed=fixed)
     residuals = ExactResiduals(prior, FitData(galaxy), SimulatorForward(galaxy.grid, galaxy.redshift))
-    theta, cov, n = exact_laplace(residuals, truth[prior.free_index], 1e-3 * (prior.hi - prior.lo), prior.lo,
-                                  prior.hi)
+    t = truth[prior.free_index]
+    theta, cov, n = exact_laplace(residuals, t, 1e-3 * (prior.hi - prior.lo), prior.lo, prior.hi)
     # how far the data themselves put the truth from the exact optimum: chi^2(truth) - chi^2(best fit), which is
     # chi^2 with ndim degrees of freedom for Gaussian noise, so a mock whose every posterior misses the truth can be
     # told from a sampler that missed it (a better optimum elsewhere only makes the p-value smaller)
-    t = truth[prior.free_index]
     delta = float(np.sum(residuals(t) ** 2) - np.sum(residuals(theta) ** 2))
     sd = np.sqrt(np.diag(cov))
     z = norm.ppf([0.025, 0.16, 0.5, 0.84, 0.975])
     draws = np.random.default_rng(seed).multivariate_normal(theta, cov, size=N_RANK)
-    params = {name: {"q": [float(v) for v in theta[j] + z * sd[j]], "truth": float(truth[prior.free_index[j]]),
-                     "rank": int(np.sum(draws[:, j] < truth[prior.free_index[j]]))}
+    params = {name: {"q": [float(v) for v in theta[j] + z * sd[j]], "truth": float(t[j]),
+                     "rank": int(np.sum(draws[:, j] < t[j]))}
               for j, name in enumerate(prior.free_names)}
     return {"parameters": params, "wall_time_s": time.time() - t0, "n_likelihood_calls": n, "logz": None,
             "finish": None, "posterior": "Laplace approximation of the exact likelihood at its best fit",
