@@ -243,8 +243,8 @@ def mock_table(out, arm="finish"):
         smc = fin.get("smc") or {}
         gap = (f"{smc['lnl_gap_median']:.1f} ({smc['lnl_gap_gaussian']:.1f})" if "lnl_gap_median" in smc else "-")
         ess = fin.get("ess")
-        lap = f.replace(f"_{arm}.json", "_laplace.json")
-        lap = json.load(open(lap)) if os.path.exists(lap) else {}
+        lap_path = f.replace(f"_{arm}.json", "_laplace.json")
+        lap = json.load(open(lap_path)) if os.path.exists(lap_path) else {}
         data = (f"{lap['truth_delta_chi2']:.1f} ({lap['truth_p']:.2g})" if "truth_delta_chi2" in lap else "-")
         rows.append(f"| {os.path.basename(f)[4:7]} | {in68}/{len(e)} | {in95}/{len(e)} | {pulls[worst]:+.1f} "
                     f"({worst}) | {fin.get('method', '-')} | {fin.get('n_exact', '-')} | "
