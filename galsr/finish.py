@@ -33,8 +33,11 @@ fraction of the cost of a simulator-only fit.
    the two, or the Gaussian of the particles themselves, tilted towards the exact posterior, fits it best over the
    particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing. Its
    ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
-   equilibrium sample of the exact posterior would (``GAP_RANGE``). Otherwise (or when it does not reach beta = 1
-   within its budget) the result says so (``trusted`` False) and the printed table warns.
+   equilibrium sample of the exact posterior would (``GAP_RANGE``) and are as wide as it along every parameter's
+   line of their own Gaussian (:func:`narrow_parameters`). Particles found narrower are tempered again, from their
+   Student-t widened along the narrow lines (:func:`stretched_reference`): from wider than the posterior the bridge
+   narrows down, which random-walk moves along a flat direction cannot do the other way round. Otherwise (or when
+   it does not reach beta = 1 within its budget) the result says so (``trusted`` False) and the printed table warns.
    Where step 2 walked a valley and the importance sampler holds at least ndim effective samples, no bridge: its own
    sample, which spans the valley, is resampled and only moved at beta = 1 (resample-move), ln Z its own.
 
@@ -49,7 +52,8 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
-from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, valley_mixture,
+from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, line_falls,
+                           valley_mixture,
                            widest_parameter)
 from galsr.proposals import StudentT, StudentTMixture
 from galsr.weights import kish_ess, resample, truncate
@@ -81,6 +85,16 @@ WIDEN = 2.0
 GAP_RANGE = (0.5, 2.0)
 #: Widening of the Laplace covariance for the fallback's first proposal (a Student-t already has wide tails).
 LAPLACE_WIDEN = 1.2
+#: The SMC particles' width check (:func:`narrow_parameters`): ln L_exact along each parameter's line of the
+#: particles' own Gaussian, from their mean, at WIDTH_REACH sigma both ways. Particles that sample a Gaussian
+#: posterior see it fall by s^2 / 2; a side where it falls by less than WIDTH_SHARE x that says the exact posterior
+#: reaches on where the particles do not (along that line it is at least 1 / sqrt(WIDTH_SHARE) x wider).
+WIDTH_REACH, WIDTH_SHARE = 2.0, 0.25
+#: The reference of the second SMC run is widened along a narrow line by 1 / (the measured share of s^2 / 2) in
+#: variance, at most this much.
+STRETCH_MAX = 100.0
+#: The name of that reference in summary["finish"]["smc"].
+STRETCHED = "particles' Student-t, widened"
 
 
 @dataclasses.dataclass
@@ -397,14 +411,16 @@ def _draws_inside(proposal, prior, n, rng, tries=8):
     return None, 0.0
 
 
-def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None):
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None, emulator=True,
+                       proposal_name="importance proposal"):
     """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes).
 
     With ``importance`` (samples (N, ndim), ln L_exact (N,), log-weights (N,), ln Z, its error: the exact importance
     sampler's output along a walked valley), resample-move: ``PARTICLES`` resampled from it, moved at beta = 1 only,
     ln Z the importance sampler's. Its particles span the valley already; a bridge from the emulator posterior would
     start at one end of it, and the random-walk moves do not cross it (18-free mocks 2 and 5).
-    Otherwise from the closer of two normalised references:
+    Otherwise from the closer of two normalised references (the second alone, named ``proposal_name``, when
+    ``emulator`` is False and its draws land inside the prior):
 
     - the emulator posterior, prior x L_emulator / Z_emulator (dynesty's ln Z; ``PARTICLES`` draws by systematic
       resampling of dynesty's weighted samples), which nested sampling spread along the posterior's ridges;
@@ -444,7 +460,9 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
                     inside = np.array([np.isfinite(prior.log_density(t)) for t in x])
                     return np.where(inside, proposal.logpdf(x) - lnshare, -np.inf)
 
-                candidates["importance proposal"] = (truncated, start)
+                candidates[proposal_name] = (truncated, start)
+                if not emulator:
+                    del candidates["emulator posterior"]
         scored, n_choice, extra = {}, 0, {}
         if importance is not None:  # resample-move: no bridge, the moves may follow the emulator posterior
             theta, ll, logwt, logz_start, logzerr_start = importance
@@ -497,6 +515,48 @@ def _lnl_gap(result, exact, samples, logl, known=-math.inf):
                                 prior.hi)
     top = max(log_likelihood_of_parameters(theta, result.prior, result.data, exact), float(np.max(logl)), known)
     return top - float(np.median(logl)), float(chi2.median(len(best))) / 2, n + 1
+
+
+def narrow_parameters(residuals, samples, prior):
+    """The parameters along which SMC particles (N, ndim) are narrower than the exact posterior: ln L_exact
+    (-1/2 |``residuals``(theta)|^2, galsr.laplace.ExactResiduals) along
+    each parameter's line of the particles' own Gaussian (galsr.laplace.line_falls), from their mean (or, outside the
+    prior's support, the particle nearest it), at ``WIDTH_REACH`` sigma both ways where the prior's box does not cut
+    the line (a sample truncated by the box is narrower than the likelihood's curvature, rightly). A side falling by
+    less than ``WIDTH_SHARE`` x s^2 / 2 flags the parameter. An equilibrium sample passes whatever its correlations;
+    one that has gathered in part of a flat direction does not, even when its ln L gap looks right.
+    ``prior`` (galsr.prior.Prior): the box, the support and the names.
+    Returns ({index: [(s, fall), ...]} of the flagged parameters, {name: [(s, fall), ...]} of all, evaluations)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    centre, cov = samples.mean(axis=0), np.cov(samples.T).reshape(samples.shape[1], samples.shape[1])
+    if not np.isfinite(prior.log_density(centre)):
+        centre = samples[np.argmin(np.einsum("ij,jk,ik->i", samples - centre, np.linalg.pinv(cov), samples - centre))]
+    narrow, falls, n = {}, {}, 0
+    for k, name in enumerate(prior.free_names):
+        sides, m = line_falls(residuals, centre, cov, prior.lo, prior.hi, k, WIDTH_REACH, whole=True)
+        n += m
+        falls[name] = [(round(s_, 2), round(f, 2)) for s_, f in sides]
+        if any(f < WIDTH_SHARE * 0.5 * s_ * s_ for s_, f in sides):
+            narrow[k] = sides
+    return narrow, falls, n
+
+
+def stretched_reference(samples, narrow, prior):
+    """A Student-t (5 degrees of freedom) around SMC particles (N, ndim) that is wider than the exact posterior along
+    the lines :func:`narrow_parameters` flagged (``narrow``: {index: [(s, fall), ...]}): the particles' covariance
+    plus (g - 1) l l^T for each flagged line l (the parameter's column of the covariance over its sigma), g = the
+    Gaussian's fall s^2 / 2 over the smallest measured one (at most ``STRETCH_MAX``), then widened by
+    ``LAPLACE_WIDEN``: a start from which tempering narrows down instead of having to spread out."""
+    samples = np.asarray(samples, dtype=np.float64)
+    ndim = samples.shape[1]
+    centre, cov = samples.mean(axis=0), np.cov(samples.T).reshape(ndim, ndim)
+    wide = cov.copy()
+    for k, sides in narrow.items():
+        share = min(f / (0.5 * s_ * s_) for s_, f in sides)
+        g = STRETCH_MAX if share <= 1.0 / STRETCH_MAX else 1.0 / share
+        line = cov[:, k] / math.sqrt(cov[k, k])
+        wide += (g - 1.0) * np.outer(line, line)
+    return StudentT(centre, wide * LAPLACE_WIDEN ** 2, 5.0, 1e-8 * (prior.hi - prior.lo))
 
 
 def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT, ess_min=ESS_MIN,
@@ -568,6 +628,29 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal,
                                               (theta, logl, logwt, logz, logzerr) if spans else None)
         n_smc = tempered.evaluations + chosen["evaluations_choosing"]
+        narrow, falls, residuals = {}, {}, ExactResiduals(result.prior, result.data, exact)
+        if tempered.beta >= 1.0:
+            narrow, falls, n_width = narrow_parameters(residuals, tempered.samples, result.prior)
+            n_smc += n_width
+        if narrow:
+            # the particles gathered in part of a flat direction: a second run, from a reference wider than the
+            # exact posterior along the flagged lines, narrows down to it instead of having to spread out
+            names = [result.prior.free_names[k] for k in narrow]
+            say(f"finish: the particles are narrower than the exact posterior along {', '.join(names)} (ln L falls "
+                f"by only {', '.join(str(falls[n]) for n in names)} at {WIDTH_REACH:g} sigma); tempering again from "
+                "their Student-t widened along those lines")
+            again, more = _tempered_fallback(result, exact, workers, seed + 1, say,
+                                             stretched_reference(tempered.samples, narrow, result.prior),
+                                             emulator=False, proposal_name=STRETCHED)
+            first = dict(reference=chosen["reference"], narrow={n: falls[n] for n in names}, evaluations=n_smc,
+                         distinct=tempered.ess)
+            n_smc += again.evaluations + more["evaluations_choosing"]
+            if again.beta >= 1.0:  # else the first run stays, flagged
+                tempered, chosen = again, dict(more, first_run=first)
+                narrow, falls, n_width = narrow_parameters(residuals, tempered.samples, result.prior)
+                n_smc += n_width
+            else:
+                chosen = dict(chosen, second_run=dict(more, beta=again.beta, evaluations=again.evaluations))
         info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"], logz_importance=float(logz),
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
@@ -577,11 +660,13 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                                                  tempered.logzerr)
             gap, gaussian, n_gap = _lnl_gap(result, exact, theta, logl, known)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
-                               at_equilibrium=at_equilibrium(gap, gaussian))
+                               at_equilibrium=at_equilibrium(gap, gaussian),
+                               narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow})
             info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1), n_exact=info["n_exact"] + n_gap)
             info.pop("shown", None)
     logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
-    info["trusted"] = bool(info["ess"] >= ess_min and info.get("smc", {}).get("at_equilibrium", True))
+    info["trusted"] = bool(info["ess"] >= ess_min and info.get("smc", {}).get("at_equilibrium", True)
+                           and not info.get("smc", {}).get("narrow"))
     info["wall_time_s"] = time.time() - t0
     info["logz"] = float(logz)
     finished = _finished_results(res, theta, logl, logwt, logz, logzerr)
@@ -607,12 +692,15 @@ def _posterior_label(forward_name, info):
     text = f"exact posterior: emulator run {how} the full simulation (ESS {info['ess']:.0f}, " \
            f"{info['n_exact']} exact evaluations)"
     if not info["trusted"]:
-        smc = info.get("smc", {})
+        smc, reasons = info.get("smc", {}), []
         if info["ess"] < info["ess_min"]:
-            text += f"; NOT TRUSTWORTHY: ESS below {info['ess_min']:g}"
-        else:
-            text += (f"; NOT TRUSTWORTHY: not at equilibrium (median ln L {smc['lnl_gap_median']:.1f} below the exact "
-                     f"maximum; a Gaussian posterior: {smc['lnl_gap_gaussian']:.1f})")
+            reasons.append(f"ESS below {info['ess_min']:g}")
+        if smc.get("at_equilibrium") is False:
+            reasons.append(f"not at equilibrium (median ln L {smc['lnl_gap_median']:.1f} below the exact maximum; a "
+                           f"Gaussian posterior: {smc['lnl_gap_gaussian']:.1f})")
+        if smc.get("narrow"):
+            reasons.append(f"narrower than the exact posterior along {', '.join(smc['narrow'])}")
+        text += "; NOT TRUSTWORTHY: " + "; ".join(reasons)
     return text
 
 

@@ -166,30 +166,39 @@ def displaced_parameter(theta, other, lo, hi):
     return int(np.argmax(np.abs(np.asarray(theta) - np.asarray(other)) / (np.asarray(hi) - np.asarray(lo))))
 
 
-def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=BEND_TOLERANCE):
-    """Whether the posterior leaves its Laplace Gaussian along ``parameter`` (index): ln L (-1/2 |residuals|^2) at
-    ``reach`` sigma both ways along the Gaussian's own line for that parameter (the others at their conditional
-    means, theta + s cov[:, i] / sqrt(cov[i, i])), where the Gaussian predicts a fall of reach^2 / 2 below the best
-    fit ``theta``. A fall that differs from that by more than ``tolerance`` x the prediction either way (a valley
-    that bends away from the line, or a flatter one) says a single Gaussian misdescribes the posterior there.
-    Returns (bool, the two falls (list), evaluations); the box [lo, hi] clips the line (the prediction with it)."""
+def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False):
+    """How far ln L (-1/2 |residuals|^2) falls below its value at ``theta`` at ``reach`` sigma both ways along a
+    Gaussian's line for ``parameter`` (index): theta + s cov[:, i] / sqrt(cov[i, i]), the others at their conditional
+    means, where the Gaussian (ndim, ndim) predicts a fall of s^2 / 2. The box [lo, hi] clips the line; a side that
+    the box cuts to less than half the reach is skipped (nothing to learn there), or, with ``whole``, a side that it
+    cuts at all (a Gaussian fitted to a sample the box truncates is narrower than the likelihood's own curvature).
+    Returns ([(s, fall), ...] for the sides probed (s signed, in sigma), evaluations)."""
     theta = np.asarray(theta, dtype=np.float64)
-    i, falls, n = int(parameter), [], 1
+    i = int(parameter)
     if not cov[i, i] > 0:
-        return False, falls, 0  # the parameter leaves the residuals unchanged: no line to follow
+        return [], 0  # the parameter leaves the residuals unchanged: no line to follow
     top = -0.5 * float(np.sum(residuals(theta) ** 2))
     line = np.asarray(cov)[:, i] / math.sqrt(cov[i, i])
+    out = []
     for sign in (1.0, -1.0):
-        y = np.clip(theta + sign * reach * line, lo, hi)
+        free = theta + sign * reach * line
+        y = np.clip(free, lo, hi)
         s = (y[i] - theta[i]) / line[i] if line[i] != 0 else 0.0
-        if abs(s) < 0.5 * reach:
-            continue  # the box is closer than half the reach: nothing to learn there
-        fall = top + 0.5 * float(np.sum(residuals(y) ** 2))
-        n += 1
-        falls.append(round(fall, 2))
-        if not math.isfinite(fall) or abs(fall - 0.5 * s * s) > tolerance * 0.5 * s * s:
-            return True, falls, n
-    return False, falls, n
+        if abs(s) < 0.5 * reach or (whole and np.any(y != free)):
+            continue
+        out.append((float(s), top + 0.5 * float(np.sum(residuals(y) ** 2))))
+    return out, 1 + len(out)
+
+
+def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=BEND_TOLERANCE):
+    """Whether the posterior leaves its Laplace Gaussian along ``parameter`` (index): :func:`line_falls` from the best
+    fit ``theta`` at ``reach`` sigma both ways. A fall that differs from the prediction s^2 / 2 by more than
+    ``tolerance`` x the prediction either way (a valley that bends away from the line, or a flatter one) says a
+    single Gaussian misdescribes the posterior there. Returns (bool, the falls (list), evaluations)."""
+    sides, n = line_falls(residuals, theta, cov, lo, hi, parameter, reach)
+    falls = [round(f, 2) for _, f in sides]
+    bent = any(not math.isfinite(f) or abs(f - 0.5 * s * s) > tolerance * 0.5 * s * s for s, f in sides)
+    return bent, falls, n
 
 
 def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY_STEP, drop=VALLEY_DROP,
