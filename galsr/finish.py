@@ -34,10 +34,10 @@ fraction of the cost of a simulator-only fit.
    particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing. Its
    ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
    equilibrium sample of the exact posterior would (``GAP_RANGE``) and are as wide as it along every parameter's
-   line of their own Gaussian (:func:`narrow_parameters`). Particles found narrower are tempered again, from their
-   Student-t widened along the narrow lines (:func:`stretched_reference`): from wider than the posterior the bridge
-   narrows down, which random-walk moves along a flat direction cannot do the other way round. Otherwise (or when
-   it does not reach beta = 1 within its budget) the result says so (``trusted`` False) and the printed table warns.
+   line of their own Gaussian (:func:`narrow_parameters`); otherwise (or when it does not reach beta = 1 within its
+   budget) the result says so (``trusted`` False) and the printed table warns. Particles found narrower are not
+   tempered again: a second run from their Student-t widened along the narrow lines was tried on four 18-free mocks
+   and left them where they were (docs/fitting.md).
    Where step 2 walked a valley and the importance sampler holds at least ndim effective samples, no bridge: its own
    sample, which spans the valley, is resampled and only moved at beta = 1 (resample-move), ln Z its own.
 
@@ -53,8 +53,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, line_falls,
-                           valley_mixture,
-                           widest_parameter)
+                           valley_mixture, widest_parameter)
 from galsr.proposals import StudentT, StudentTMixture
 from galsr.weights import kish_ess, resample, truncate
 
@@ -90,11 +89,6 @@ LAPLACE_WIDEN = 1.2
 #: posterior see it fall by s^2 / 2; a side where it falls by less than WIDTH_SHARE x that says the exact posterior
 #: reaches on where the particles do not (along that line it is at least 1 / sqrt(WIDTH_SHARE) x wider).
 WIDTH_REACH, WIDTH_SHARE = 2.0, 0.25
-#: The reference of the second SMC run is widened along a narrow line by 1 / (the measured share of s^2 / 2) in
-#: variance, at most this much.
-STRETCH_MAX = 100.0
-#: The name of that reference in summary["finish"]["smc"].
-STRETCHED = "particles' Student-t, widened"
 
 
 @dataclasses.dataclass
@@ -411,16 +405,14 @@ def _draws_inside(proposal, prior, n, rng, tries=8):
     return None, 0.0
 
 
-def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None, emulator=True,
-                       proposal_name="importance proposal"):
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None):
     """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes).
 
     With ``importance`` (samples (N, ndim), ln L_exact (N,), log-weights (N,), ln Z, its error: the exact importance
     sampler's output along a walked valley), resample-move: ``PARTICLES`` resampled from it, moved at beta = 1 only,
     ln Z the importance sampler's. Its particles span the valley already; a bridge from the emulator posterior would
     start at one end of it, and the random-walk moves do not cross it (18-free mocks 2 and 5).
-    Otherwise from the closer of two normalised references (the second alone, named ``proposal_name``, when
-    ``emulator`` is False and its draws land inside the prior):
+    Otherwise from the closer of two normalised references:
 
     - the emulator posterior, prior x L_emulator / Z_emulator (dynesty's ln Z; ``PARTICLES`` draws by systematic
       resampling of dynesty's weighted samples), which nested sampling spread along the posterior's ridges;
@@ -460,9 +452,7 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
                     inside = np.array([np.isfinite(prior.log_density(t)) for t in x])
                     return np.where(inside, proposal.logpdf(x) - lnshare, -np.inf)
 
-                candidates[proposal_name] = (truncated, start)
-                if not emulator:
-                    del candidates["emulator posterior"]
+                candidates["importance proposal"] = (truncated, start)
         scored, n_choice, extra = {}, 0, {}
         if importance is not None:  # resample-move: no bridge, the moves may follow the emulator posterior
             theta, ll, logwt, logz_start, logzerr_start = importance
@@ -541,24 +531,6 @@ def narrow_parameters(residuals, samples, prior):
     return narrow, falls, n
 
 
-def stretched_reference(samples, narrow, prior):
-    """A Student-t (5 degrees of freedom) around SMC particles (N, ndim) that is wider than the exact posterior along
-    the lines :func:`narrow_parameters` flagged (``narrow``: {index: [(s, fall), ...]}): the particles' covariance
-    plus (g - 1) l l^T for each flagged line l (the parameter's column of the covariance over its sigma), g = the
-    Gaussian's fall s^2 / 2 over the smallest measured one (at most ``STRETCH_MAX``), then widened by
-    ``LAPLACE_WIDEN``: a start from which tempering narrows down instead of having to spread out."""
-    samples = np.asarray(samples, dtype=np.float64)
-    ndim = samples.shape[1]
-    centre, cov = samples.mean(axis=0), np.cov(samples.T).reshape(ndim, ndim)
-    wide = cov.copy()
-    for k, sides in narrow.items():
-        share = min(f / (0.5 * s_ * s_) for s_, f in sides)
-        g = STRETCH_MAX if share <= 1.0 / STRETCH_MAX else 1.0 / share
-        line = cov[:, k] / math.sqrt(cov[k, k])
-        wide += (g - 1.0) * np.outer(line, line)
-    return StudentT(centre, wide * LAPLACE_WIDEN ** 2, 5.0, 1e-8 * (prior.hi - prior.lo))
-
-
 def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT, ess_min=ESS_MIN,
                exact_model=None, progress=None):
     """The simulator-exact finish of an emulator fit (galsr.fitting.FitResult) -> a new FitResult describing the
@@ -628,29 +600,11 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal,
                                               (theta, logl, logwt, logz, logzerr) if spans else None)
         n_smc = tempered.evaluations + chosen["evaluations_choosing"]
-        narrow, falls, residuals = {}, {}, ExactResiduals(result.prior, result.data, exact)
+        narrow, falls = {}, {}
         if tempered.beta >= 1.0:
-            narrow, falls, n_width = narrow_parameters(residuals, tempered.samples, result.prior)
+            narrow, falls, n_width = narrow_parameters(ExactResiduals(result.prior, result.data, exact),
+                                                       tempered.samples, result.prior)
             n_smc += n_width
-        if narrow:
-            # the particles gathered in part of a flat direction: a second run, from a reference wider than the
-            # exact posterior along the flagged lines, narrows down to it instead of having to spread out
-            names = [result.prior.free_names[k] for k in narrow]
-            say(f"finish: the particles are narrower than the exact posterior along {', '.join(names)} (ln L falls "
-                f"by only {', '.join(str(falls[n]) for n in names)} at {WIDTH_REACH:g} sigma); tempering again from "
-                "their Student-t widened along those lines")
-            again, more = _tempered_fallback(result, exact, workers, seed + 1, say,
-                                             stretched_reference(tempered.samples, narrow, result.prior),
-                                             emulator=False, proposal_name=STRETCHED)
-            first = dict(reference=chosen["reference"], narrow={n: falls[n] for n in names}, evaluations=n_smc,
-                         distinct=tempered.ess)
-            n_smc += again.evaluations + more["evaluations_choosing"]
-            if again.beta >= 1.0:  # else the first run stays, flagged
-                tempered, chosen = again, dict(more, first_run=first)
-                narrow, falls, n_width = narrow_parameters(residuals, tempered.samples, result.prior)
-                n_smc += n_width
-            else:
-                chosen = dict(chosen, second_run=dict(more, beta=again.beta, evaluations=again.evaluations))
         info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"], logz_importance=float(logz),
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,

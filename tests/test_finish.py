@@ -165,24 +165,19 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     smc = hopeless["finish"]["smc"]
     assert smc["lnl_gap_gaussian"] == pytest.approx(1.18, abs=0.01) and 0.4 < smc["lnl_gap_median"] < 3.0, smc
     assert smc["at_equilibrium"] == (0.59 <= smc["lnl_gap_median"] <= 2.36), smc
-    # the width check: an equilibrium sample falls by about s^2 / 2 along every line, nothing to widen
-    assert smc["narrow"] == {} and "first_run" not in smc, smc
-    # particles found narrower (every line, with the threshold raised above the Gaussian's fall) are tempered again
-    # from their widened Student-t; still narrow after that, the run is labelled as such
-    monkeypatch.setattr(finish, "WIDTH_SHARE", 2.0)
-    again = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
-    smc = again["finish"]["smc"]
-    assert smc["reference"] == finish.STRETCHED and smc["beta"] == 1.0, smc
-    assert sorted(smc["first_run"]["narrow"]) == sorted(FREE) and sorted(smc["narrow"]) == sorted(FREE), smc
-    assert smc["evaluations"] > smc["first_run"]["evaluations"] + 400, smc
-    assert "narrower than the exact posterior along" in again["posterior"] and not again["finish"]["trusted"]
-    monkeypatch.setattr(finish, "WIDTH_SHARE", 0.25)
+    # the width check: an equilibrium sample falls by about s^2 / 2 along every line
+    assert smc["narrow"] == {}, smc
     # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
-    # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept
+    # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept. With the width check's threshold raised
+    # above a Gaussian's fall every line is flagged, and the label gives that reason beside the low ESS
     monkeypatch.setattr(finish, "bends", lambda residuals, theta, cov, lo, hi, k: (True, [0.0], 0))
+    monkeypatch.setattr(finish, "WIDTH_SHARE", 2.0)
     walked_summary = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
     walked = walked_summary["finish"]
-    assert "resampled and moved" in walked_summary["posterior"] and "NOT TRUSTWORTHY" in walked_summary["posterior"]
+    label = walked_summary["posterior"]
+    assert "resampled and moved" in label and "NOT TRUSTWORTHY: ESS below" in label, label
+    assert f"; narrower than the exact posterior along {', '.join(FREE)}" in label, label
+    assert sorted(walked["smc"]["narrow"]) == sorted(FREE) and not walked["trusted"], walked
     assert walked["valleys"] and walked["ess_importance"] >= len(FREE), walked
     smc = walked["smc"]
     assert smc["reference"] == "importance sample" and smc["steps"] == 1 and smc["beta"] == 1.0, smc
@@ -207,9 +202,8 @@ def test_the_width_check_flags_particles_gathered_in_part_of_a_ridge(xy_prior):
     """A sample of a correlated Gaussian posterior (correlation 0.9) passes the particles' width check, ln L along
     each parameter's line of their own Gaussian; the same particles squeezed to 0.3 x their spread along the ridge
     (as SMC moves that cannot travel along a flat direction leave them) are flagged along x0, which moves mostly
-    along the ridge, and the Student-t widened from them along that line is at least as wide as the posterior
-    again."""
-    from galsr.finish import STRETCH_MAX, narrow_parameters, stretched_reference
+    along the ridge."""
+    from galsr.finish import narrow_parameters
 
     prior, centre = xy_prior
     cov = np.array([[0.04, 0.018], [0.018, 0.01]])
@@ -224,17 +218,12 @@ def test_the_width_check_flags_particles_gathered_in_part_of_a_ridge(xy_prior):
     assert narrow == {} and n == 6, falls
     for sides in falls.values():  # about s^2 / 2 = 2 at 2 sigma
         assert all(1.0 < f < 3.0 for _, f in sides), falls
-    vals, vecs = np.linalg.eigh(cov)
-    ridge = vecs[:, -1]
+    ridge = np.linalg.eigh(cov)[1][:, -1]
     mean = good.mean(axis=0)
     along = (good - mean) @ ridge
     squeezed = good - np.outer(0.7 * along, ridge)
     narrow, falls, _ = narrow_parameters(residuals, squeezed, prior)
     assert list(narrow) == [0], falls  # x0 moves mostly along the ridge; y0 mostly across it
-    wide = stretched_reference(squeezed, narrow, prior)
-    draws = wide.rvs(20000, rng)
-    width = np.sqrt(((draws - mean) @ ridge).var())
-    assert math.sqrt(vals[-1]) <= width <= math.sqrt(STRETCH_MAX * vals[-1]), width
     # a posterior that the prior's box truncates (x0's likelihood 5 wide in a box 4 wide) is sampled narrower than
     # the likelihood's curvature, rightly: the lines the box cuts are not probed, and nothing is flagged
     draws = centre + np.array([5.0, 0.1]) * rng.standard_normal((4000, 2))
