@@ -85,7 +85,7 @@ GAP_RANGE = (0.5, 2.0)
 #: Widening of the Laplace covariance for the fallback's first proposal (a Student-t already has wide tails).
 LAPLACE_WIDEN = 1.2
 #: The SMC particles' width check (:func:`narrow_parameters`): ln L_exact along each parameter's line of the
-#: particles' own Gaussian, from their mean, at WIDTH_REACH sigma both ways. Particles that sample a Gaussian
+#: particles' own Gaussian, from the exact best fit, at WIDTH_REACH sigma both ways. Particles that sample a Gaussian
 #: posterior see it fall by s^2 / 2; a side where it falls by less than WIDTH_SHARE x that says the exact posterior
 #: reaches on where the particles do not (along that line it is at least 1 / sqrt(WIDTH_SHARE) x wider).
 WIDTH_REACH, WIDTH_SHARE = 2.0, 0.25
@@ -490,9 +490,10 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
 def _lnl_gap(result, exact, samples, logl, known=-math.inf):
     """How far below the exact maximum the SMC's particles sit, an equilibrium check that the count of distinct
     particles is not: (ln L_max - median ln L of the particles, the same for a Gaussian posterior under a flat prior,
-    chi^2_ndim median / 2, simulations used). ln L_max by least squares (galsr.laplace.exact_laplace) from the best
-    particle, or ``known``, the highest exact ln L seen before (the importance sampler's), if that is higher: least
-    squares from particles gathered at one end of a valley can stop short of its top.
+    chi^2_ndim median / 2, simulations used, the highest point found (ndim,)). ln L_max by least squares
+    (galsr.laplace.exact_laplace) from the best particle, or ``known``, the highest exact ln L seen before (the
+    importance sampler's), if that is higher: least squares from particles gathered at one end of a valley can stop
+    short of its top.
     Far above the Gaussian value: the particles have not yet reached the exact posterior; far below: too concentrated
     (a ridge or bounded parameters lower it somewhat on their own)."""
     from scipy.stats import chi2
@@ -503,27 +504,29 @@ def _lnl_gap(result, exact, samples, logl, known=-math.inf):
     prior = result.prior
     theta, _, n = exact_laplace(ExactResiduals(prior, result.data, exact), best, np.std(samples, axis=0), prior.lo,
                                 prior.hi)
-    top = max(log_likelihood_of_parameters(theta, result.prior, result.data, exact), float(np.max(logl)), known)
-    return top - float(np.median(logl)), float(chi2.median(len(best))) / 2, n + 1
+    fitted = log_likelihood_of_parameters(theta, result.prior, result.data, exact)
+    top = max(fitted, float(np.max(logl)), known)
+    return (top - float(np.median(logl)), float(chi2.median(len(best))) / 2, n + 1,
+            theta if fitted >= float(np.max(logl)) else best)
 
 
-def narrow_parameters(residuals, samples, prior):
+def narrow_parameters(residuals, samples, prior, top):
     """The parameters along which SMC particles (N, ndim) are narrower than the exact posterior: ln L_exact
-    (-1/2 |``residuals``(theta)|^2, galsr.laplace.ExactResiduals) along
-    each parameter's line of the particles' own Gaussian (galsr.laplace.line_falls), from their mean (or, outside the
-    prior's support, the particle nearest it), at ``WIDTH_REACH`` sigma both ways where the prior's box does not cut
-    the line (a sample truncated by the box is narrower than the likelihood's curvature, rightly). A side falling by
-    less than ``WIDTH_SHARE`` x s^2 / 2 flags the parameter. An equilibrium sample passes whatever its correlations;
-    one that has gathered in part of a flat direction does not, even when its ln L gap looks right.
-    ``prior`` (galsr.prior.Prior): the box, the support and the names.
+    (-1/2 |``residuals``(theta)|^2, galsr.laplace.ExactResiduals) along each parameter's line of the particles' own
+    Gaussian (galsr.laplace.line_falls), from ``top`` (ndim,), the exact best fit, at ``WIDTH_REACH`` sigma both ways
+    where the prior's box does not cut the line (a sample truncated by the box is narrower than the likelihood's
+    curvature, rightly). A side falling by less than ``WIDTH_SHARE`` x s^2 / 2 flags the parameter. An equilibrium
+    sample passes whatever its correlations; one that has gathered in part of a flat direction does not, even when
+    its ln L gap looks right. From the maximum, because from the particles' mean a fall also depends on how far that
+    mean sits from the top along the line, which a skewed posterior moves and a curved one takes off the ridge
+    altogether (18-free mock 2: ln L rising by hundreds along most lines from the mean of a valley's particles).
+    ``prior`` (galsr.prior.Prior): the box and the names.
     Returns ({index: [(s, fall), ...]} of the flagged parameters, {name: [(s, fall), ...]} of all, evaluations)."""
     samples = np.asarray(samples, dtype=np.float64)
-    centre, cov = samples.mean(axis=0), np.cov(samples.T).reshape(samples.shape[1], samples.shape[1])
-    if not np.isfinite(prior.log_density(centre)):
-        centre = samples[np.argmin(np.einsum("ij,jk,ik->i", samples - centre, np.linalg.pinv(cov), samples - centre))]
+    cov = np.cov(samples.T).reshape(samples.shape[1], samples.shape[1])
     narrow, falls, n = {}, {}, 0
     for k, name in enumerate(prior.free_names):
-        sides, m = line_falls(residuals, centre, cov, prior.lo, prior.hi, k, WIDTH_REACH, whole=True)
+        sides, m = line_falls(residuals, top, cov, prior.lo, prior.hi, k, WIDTH_REACH, whole=True)
         n += m
         falls[name] = [(round(s_, 2), round(f, 2)) for s_, f in sides]
         if any(f < WIDTH_SHARE * 0.5 * s_ * s_ for s_, f in sides):
@@ -600,11 +603,6 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal,
                                               (theta, logl, logwt, logz, logzerr) if spans else None)
         n_smc = tempered.evaluations + chosen["evaluations_choosing"]
-        narrow, falls = {}, {}
-        if tempered.beta >= 1.0:
-            narrow, falls, n_width = narrow_parameters(ExactResiduals(result.prior, result.data, exact),
-                                                       tempered.samples, result.prior)
-            n_smc += n_width
         info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"], logz_importance=float(logz),
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
@@ -612,11 +610,14 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         if tempered.beta >= 1.0:
             theta, logl, logwt, logz, logzerr = (tempered.samples, tempered.logl, tempered.logwt, tempered.logz,
                                                  tempered.logzerr)
-            gap, gaussian, n_gap = _lnl_gap(result, exact, theta, logl, known)
+            gap, gaussian, n_gap, top = _lnl_gap(result, exact, theta, logl, known)
+            narrow, falls, n_width = narrow_parameters(ExactResiduals(result.prior, result.data, exact), theta,
+                                                       result.prior, top)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
                                at_equilibrium=at_equilibrium(gap, gaussian),
                                narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow})
-            info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1), n_exact=info["n_exact"] + n_gap)
+            info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1),
+                        n_exact=info["n_exact"] + n_gap + n_width)
             info.pop("shown", None)
     logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
     info["trusted"] = bool(info["ess"] >= ess_min and info.get("smc", {}).get("at_equilibrium", True)

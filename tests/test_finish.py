@@ -202,7 +202,8 @@ def test_the_width_check_flags_particles_gathered_in_part_of_a_ridge(xy_prior):
     """A sample of a correlated Gaussian posterior (correlation 0.9) passes the particles' width check, ln L along
     each parameter's line of their own Gaussian; the same particles squeezed to 0.3 x their spread along the ridge
     (as SMC moves that cannot travel along a flat direction leave them) are flagged along x0, which moves mostly
-    along the ridge."""
+    along the ridge. The lines start at the exact maximum, not at the particles' mean, which a curved posterior takes
+    off its ridge."""
     from galsr.finish import narrow_parameters
 
     prior, centre = xy_prior
@@ -214,7 +215,7 @@ def test_the_width_check_flags_particles_gathered_in_part_of_a_ridge(xy_prior):
 
     rng = np.random.default_rng(11)
     good = centre + rng.standard_normal((400, 2)) @ chol.T
-    narrow, falls, n = narrow_parameters(residuals, good, prior)
+    narrow, falls, n = narrow_parameters(residuals, good, prior, centre)
     assert narrow == {} and n == 6, falls
     for sides in falls.values():  # about s^2 / 2 = 2 at 2 sigma
         assert all(1.0 < f < 3.0 for _, f in sides), falls
@@ -222,14 +223,27 @@ def test_the_width_check_flags_particles_gathered_in_part_of_a_ridge(xy_prior):
     mean = good.mean(axis=0)
     along = (good - mean) @ ridge
     squeezed = good - np.outer(0.7 * along, ridge)
-    narrow, falls, _ = narrow_parameters(residuals, squeezed, prior)
+    narrow, falls, _ = narrow_parameters(residuals, squeezed, prior, centre)
     assert list(narrow) == [0], falls  # x0 moves mostly along the ridge; y0 mostly across it
     # a posterior that the prior's box truncates (x0's likelihood 5 wide in a box 4 wide) is sampled narrower than
     # the likelihood's curvature, rightly: the lines the box cuts are not probed, and nothing is flagged
     draws = centre + np.array([5.0, 0.1]) * rng.standard_normal((4000, 2))
     boxed = draws[np.all((draws >= prior.lo) & (draws <= prior.hi), axis=1)][:400]
-    narrow, falls, _ = narrow_parameters(lambda t: (np.asarray(t) - centre) / [5.0, 0.1], boxed, prior)
+    narrow, falls, _ = narrow_parameters(lambda t: (np.asarray(t) - centre) / [5.0, 0.1], boxed, prior, centre)
     assert narrow == {} and falls["x0"] == [] and len(falls["y0"]) == 2, falls
+    # a curved posterior (y0 follows x0^2; its particles' mean lies off the ridge): from the exact maximum every side
+    # falls by more than a Gaussian's; from the particles' mean ln L would rise along y0's line, a false alarm
+    top = centre + [0.4, 0.16]
+
+    def banana(t):
+        u = t[0] - centre[0]
+        return np.array([(u - 0.4) / 0.4, (t[1] - centre[1] - u * u) / 0.05])
+
+    u = 0.4 + 0.4 * rng.standard_normal(400)
+    curved = centre + np.c_[u, u * u + 0.05 * rng.standard_normal(400)]
+    narrow, falls, _ = narrow_parameters(banana, curved, prior, top)
+    assert narrow == {} and all(f > 2.0 for sides in falls.values() for _, f in sides), falls
+    assert list(narrow_parameters(banana, curved, prior, curved.mean(axis=0))[0]) == [1]
 
 
 class NaNForward(SimulatorForward):
