@@ -524,9 +524,10 @@ def narrow_parameters(residuals, samples, prior, top):
     Returns ({index: [(s, fall), ...]} of the flagged parameters, {name: [(s, fall), ...]} of all, evaluations)."""
     samples = np.asarray(samples, dtype=np.float64)
     cov = np.cov(samples.T).reshape(samples.shape[1], samples.shape[1])
-    narrow, falls, n = {}, {}, 0
+    top_logl = -0.5 * float(np.sum(residuals(top) ** 2))  # once: every line starts there
+    narrow, falls, n = {}, {}, 1
     for k, name in enumerate(prior.free_names):
-        sides, m = line_falls(residuals, top, cov, prior.lo, prior.hi, k, WIDTH_REACH, whole=True)
+        sides, m = line_falls(residuals, top, cov, prior.lo, prior.hi, k, WIDTH_REACH, whole=True, top=top_logl)
         n += m
         falls[name] = [(round(s_, 2), round(f, 2)) for s_, f in sides]
         if any(f < WIDTH_SHARE * 0.5 * s_ * s_ for s_, f in sides):
@@ -615,7 +616,8 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                                                        result.prior, top)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
                                at_equilibrium=at_equilibrium(gap, gaussian),
-                               narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow})
+                               narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow},
+                               line_falls=falls)
             info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1),
                         n_exact=info["n_exact"] + n_gap + n_width)
             info.pop("shown", None)

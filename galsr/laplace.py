@@ -166,18 +166,21 @@ def displaced_parameter(theta, other, lo, hi):
     return int(np.argmax(np.abs(np.asarray(theta) - np.asarray(other)) / (np.asarray(hi) - np.asarray(lo))))
 
 
-def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False):
+def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False, top=None):
     """How far ln L (-1/2 |residuals|^2) falls below its value at ``theta`` at ``reach`` sigma both ways along a
     Gaussian's line for ``parameter`` (index): theta + s cov[:, i] / sqrt(cov[i, i]), the others at their conditional
     means, where the Gaussian (ndim, ndim) predicts a fall of s^2 / 2. The box [lo, hi] clips the line; a side that
     the box cuts to less than half the reach is skipped (nothing to learn there), or, with ``whole``, a side that it
     cuts at all (a Gaussian fitted to a sample the box truncates is narrower than the likelihood's own curvature).
+    ``top``: ln L at ``theta`` when already known (float; not evaluated again), or None.
     Returns ([(s, fall), ...] for the sides probed (s signed, in sigma), evaluations)."""
     theta = np.asarray(theta, dtype=np.float64)
     i = int(parameter)
     if not cov[i, i] > 0:
         return [], 0  # the parameter leaves the residuals unchanged: no line to follow
-    top = -0.5 * float(np.sum(residuals(theta) ** 2))
+    n = 0 if top is not None else 1
+    if top is None:
+        top = -0.5 * float(np.sum(residuals(theta) ** 2))
     line = np.asarray(cov)[:, i] / math.sqrt(cov[i, i])
     out = []
     for sign in (1.0, -1.0):
@@ -187,7 +190,7 @@ def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False):
         if abs(s) < 0.5 * reach or (whole and np.any(y != free)):
             continue
         out.append((float(s), top + 0.5 * float(np.sum(residuals(y) ** 2))))
-    return out, 1 + len(out)
+    return out, n + len(out)
 
 
 def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=BEND_TOLERANCE):
