@@ -52,8 +52,8 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
-from galsr.laplace import (ExactResiduals, bound_parameters, displaced_parameter, exact_laplace, exact_valley,
-                           line_falls, probe_bends, valley_mixture, widest_parameter)
+from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, line_falls,
+                           valley_mixture, widest_parameter)
 from galsr.proposals import StudentT, StudentTMixture
 from galsr.weights import kish_ess, resample, truncate
 
@@ -359,15 +359,16 @@ def _importance_fallback(result, exact, evaluate, seed, say):
     say(f"finish: exact best fit in {n_laplace} simulations")
     # the valleys through it: along the least constrained direction, and along the parameter the emulator's best
     # point is furthest off in (where the exact likelihood is flat enough for the emulator's errors to slide it),
-    # and along any parameter the best fit sits on the prior's bound in, where the posterior leaves the Laplace
-    # Gaussian; a candidate the prior's box alone bounds gives way to the next least constrained parameter
-    # (galsr.laplace.probe_bends)
+    # where the posterior leaves the Laplace Gaussian
     candidates = dict.fromkeys([widest_parameter(cov, prior.lo, prior.hi),
-                                displaced_parameter(best_emu, centre, prior.lo, prior.hi)]
-                               + bound_parameters(centre, prior.lo, prior.hi))
-    held, falls, n_probe = probe_bends(residuals, centre, cov, prior.lo, prior.hi, candidates)
-    n_laplace += n_probe
-    probes = {prior.free_names[k]: f for k, f in falls.items()}
+                                displaced_parameter(best_emu, centre, prior.lo, prior.hi)])
+    held, probes = [], {}
+    for k in candidates:
+        bent, falls, n_probe = bends(residuals, centre, cov, prior.lo, prior.hi, k)
+        n_laplace += n_probe
+        probes[prior.free_names[k]] = falls
+        if bent:
+            held.append(k)
     valleys = exact_valley(residuals, centre, cov, prior.lo, prior.hi, parameters=held, map=evaluate.map) \
         if held else []
     walks = []

@@ -166,16 +166,6 @@ def displaced_parameter(theta, other, lo, hi):
     return int(np.argmax(np.abs(np.asarray(theta) - np.asarray(other)) / (np.asarray(hi) - np.asarray(lo))))
 
 
-def bound_parameters(theta, lo, hi):
-    """Indices (list) of the parameters in which ``theta`` (ndim,) sits on the box [lo, hi] (within 1e-6 of its
-    widths): a best fit pressed against the prior's bound is cut there, and its Gaussian says nothing about how far
-    the posterior reaches from it (18-free mock 4: the disc-1 radius at the bound, -2.0 dex, with the other 17
-    parameters refitted ln L within 0.9 of the best fit up to -0.76 and the truth at -0.68)."""
-    theta, lo, hi = (np.asarray(a, dtype=np.float64) for a in (theta, lo, hi))
-    tol = 1e-6 * (hi - lo)
-    return [int(j) for j in np.flatnonzero((theta <= lo + tol) | (theta >= hi - tol))]
-
-
 def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False, top=None):
     """How far ln L (-1/2 |residuals|^2) falls below its value at ``theta`` at ``reach`` sigma both ways along a
     Gaussian's line for ``parameter`` (index): theta + s cov[:, i] / sqrt(cov[i, i]), the others at their conditional
@@ -212,31 +202,6 @@ def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=
     falls = [round(f, 2) for _, f in sides]
     bent = any(not math.isfinite(f) or abs(f - 0.5 * s * s) > tolerance * 0.5 * s * s for s, f in sides)
     return bent, falls, n
-
-
-def probe_bends(residuals, theta, cov, lo, hi, candidates):
-    """:func:`bends` from the best fit ``theta`` (ndim,) for each of ``candidates`` (indices), where a candidate whose
-    line the box [lo, hi] swallows (both sides cut short: the data leave it to the prior) gives way to the next
-    parameter that the Laplace covariance ``cov`` (ndim, ndim) leaves least constrained in units of the box's widths,
-    until a line is probed. Without the substitute the probe would say nothing exactly where the posterior is least
-    Gaussian: 18-free mocks 4 and 7, whose best fits sit in a corner where one disc barely shows (unresolved, or
-    faint), had every candidate swallowed, no valley walked, and finishes several widths off.
-    Returns (the bent parameters (list of indices), {index: falls} of every probe, evaluations)."""
-    width = np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)
-    spare = list(np.argsort(-np.sqrt(np.maximum(np.diag(cov), 0.0)) / width, kind="stable"))
-    queue, held, probes, n = list(dict.fromkeys(int(k) for k in candidates)), [], {}, 0
-    while queue:
-        k = queue.pop(0)
-        if k in probes:
-            continue
-        bent, falls, m = bends(residuals, theta, cov, lo, hi, k)
-        n, probes[k] = n + m, falls
-        if bent:
-            held.append(k)
-        spare = [j for j in spare if j not in probes and j not in queue]
-        if not falls and spare:
-            queue.append(int(spare.pop(0)))
-    return held, probes, n
 
 
 def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY_STEP, drop=VALLEY_DROP,

@@ -132,7 +132,7 @@ def test_finish_moves_an_approximate_posterior_to_the_exact_one(tiny_fits):
 
 
 def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
-    from galsr import finish, laplace, tempering
+    from galsr import finish, tempering
     from galsr.fitting import fit
 
     galaxy, kw, exact = tiny_fits
@@ -170,7 +170,7 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
     # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept. With the width check's threshold raised
     # above a Gaussian's fall every line is flagged, and the label gives that reason beside the low ESS
-    monkeypatch.setattr(laplace, "bends", lambda residuals, theta, cov, lo, hi, k: (True, [0.0], 0))
+    monkeypatch.setattr(finish, "bends", lambda residuals, theta, cov, lo, hi, k: (True, [0.0], 0))
     monkeypatch.setattr(finish, "WIDTH_SHARE", 2.0)
     walked_summary = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
     walked = walked_summary["finish"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from galsr.laplace import bends, bound_parameters, exact_laplace, exact_valley, local_gaussian, probe_bends, valley_mixture
+from galsr.laplace import bends, exact_laplace, exact_valley, local_gaussian, valley_mixture
 
 LO, HI = np.array([-2.0, -2.0]), np.array([2.0, 2.0])
 EPS, WIDTH = 0.1, 0.8  # the valley's thickness across y and its posterior width along x
@@ -67,36 +67,6 @@ def test_the_probe_tells_a_bending_valley_from_a_gaussian():
     theta, cov, _ = exact_laplace(banana, np.array([0.3, -1.0]), np.array([0.3, 0.3]), LO, HI)
     bent, falls, _ = bends(banana, theta, cov, LO, HI, 0)
     assert bent and falls[0] > 3.0  # (2 x 0.8)^2 / 0.1 off the floor: hundreds
-
-
-def test_a_probe_the_box_swallows_gives_way_to_the_next_least_constrained_parameter():
-    """The banana with a third parameter the data barely touch (width 100 in a box of 4): its line leaves the box both
-    ways, so that probe says nothing and the next parameter by width over the box, x, is probed in its place and
-    found bent; y, still less constrained than nothing, is not probed. Asked for y alone, only y is probed."""
-    lo, hi = np.array([-2.0, -2.0, -2.0]), np.array([2.0, 2.0, 2.0])
-
-    def flat_z(t):
-        return np.concatenate([banana(t[:2]), [t[2] / 100.0]])
-
-    theta, cov, _ = exact_laplace(flat_z, np.array([0.3, -1.0, 0.5]), np.array([0.3, 0.3, 1.0]), lo, hi)
-    assert np.sqrt(cov[2, 2]) > 10.0
-    held, probes, n = probe_bends(flat_z, theta, cov, lo, hi, [2])
-    assert held == [0] and list(probes) == [2, 0] and probes[2] == [] and probes[0][0] > 3.0, probes
-    assert n == 1 + 3  # ln L at the best fit for each probe, and the two sides of the one the box lets through
-    held, probes, _ = probe_bends(flat_z, theta, cov, lo, hi, [1])
-    assert list(probes) == [1], probes
-
-
-def test_a_best_fit_pressed_against_the_box_is_walked_from():
-    """The banana's valley floor leaves the box at y = 2 (x = +-sqrt(3.5)); tilted towards large x the best fit ends on
-    that bound, which :func:`bound_parameters` names (and no other parameter)."""
-    def tilted(t):
-        return np.concatenate([banana(t), [(t[0] - 3.0) / 0.5]])
-
-    theta, _, _ = exact_laplace(tilted, np.array([0.3, -1.0]), np.array([0.3, 0.3]), LO, HI)
-    assert theta[1] == pytest.approx(HI[1]) and theta[0] < HI[0] - 0.1
-    assert bound_parameters(theta, LO, HI) == [1]
-    assert bound_parameters(np.array([0.0, -1.5]), LO, HI) == []
 
 
 def test_importance_sampling_from_the_valley_finds_the_bananas_mass(xy_prior):
