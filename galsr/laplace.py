@@ -178,9 +178,9 @@ def line_falls(residuals, theta, cov, lo, hi, parameter, reach, whole=False, top
     i = int(parameter)
     if not cov[i, i] > 0:
         return [], 0  # the parameter leaves the residuals unchanged: no line to follow
-    n = 0 if top is not None else 1
+    n = 0
     if top is None:
-        top = -0.5 * float(np.sum(residuals(theta) ** 2))
+        top, n = -0.5 * float(np.sum(residuals(theta) ** 2)), 1
     line = np.asarray(cov)[:, i] / math.sqrt(cov[i, i])
     out = []
     for sign in (1.0, -1.0):

@@ -165,8 +165,8 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, monkeypatch):
     smc = hopeless["finish"]["smc"]
     assert smc["lnl_gap_gaussian"] == pytest.approx(1.18, abs=0.01) and 0.4 < smc["lnl_gap_median"] < 3.0, smc
     assert smc["at_equilibrium"] == (0.59 <= smc["lnl_gap_median"] <= 2.36), smc
-    # the width check: an equilibrium sample falls by about s^2 / 2 along every line
-    assert smc["narrow"] == {}, smc
+    # the width check: an equilibrium sample falls by about s^2 / 2 along every line (each line's falls recorded)
+    assert smc["narrow"] == {} and sorted(smc["line_falls"]) == sorted(FREE), smc
     # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
     # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept. With the width check's threshold raised
     # above a Gaussian's fall every line is flagged, and the label gives that reason beside the low ESS
