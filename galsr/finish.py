@@ -405,7 +405,7 @@ def _draws_inside(proposal, prior, n, rng, tries=8):
     return None, 0.0
 
 
-def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None):
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None, start_from=None):
     """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes).
 
     With ``importance`` (samples (N, ndim), ln L_exact (N,), log-weights (N,), ln Z, its error: the exact importance
@@ -424,7 +424,9 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
     Closer: the larger mean of d = ln t - ln r over each reference's draws (KL(r || t / Z_t) = ln Z_t - that mean;
     a draw where t vanishes counts through the share of finite d). The draws are simulated once and the chosen set is
     the start. The moves follow (tilted) whichever of the two, or the Gaussian of the particles themselves, fits ln t
-    over the particles best (galsr.tempering's ``surrogates``). Returns (galsr.tempering.Tempered,
+    over the particles best (galsr.tempering's ``surrogates``). ``start_from`` ("emulator posterior" or "importance
+    proposal") imposes one instead of the closer (benchmarks/smc_agreement.py: does a run from the other end reach
+    the same posterior?). Returns (galsr.tempering.Tempered,
     info dict with the reference, both scores and the simulations spent on choosing)."""
     from galsr.tempering import PARTICLES, temper
 
@@ -472,7 +474,7 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
                 ok = np.isfinite(d)
                 score = float(np.mean(d[ok]) + math.log(ok.mean())) if ok.any() else -math.inf
                 scored[name] = (score, (log_r, log_t, ll))
-            name = max(scored, key=lambda k: scored[k][0])
+            name = start_from or max(scored, key=lambda k: scored[k][0])
             (reference, start), start_values = candidates[name], scored[name][1]
             logz_start, logzerr_start = 0.0, 0.0
             say(f"finish: tempering from the {name} (mean ln t - ln r: "
