@@ -205,10 +205,10 @@ def test_smc_from_the_farther_reference_reaches_the_same_posterior(tiny_fits, wr
         _, _, mixture = finish._importance_fallback(wrong_fit, model, evaluate, 0, lambda msg: None)
     runs = {name: finish._tempered_fallback(wrong_fit, model, 1, 0, lambda msg: None, mixture, start_from=name)
             for name in ("emulator posterior", "importance proposal")}
+    columns = [wrong_fit.prior.free_names.index(n) for n in FREE]
     for name, (tempered, info) in runs.items():
         assert info["reference"] == name and tempered.beta == 1.0, info
-        j = [wrong_fit.prior.free_names.index(n) for n in FREE]
-        for i, n in zip(j, FREE):
+        for i, n in zip(columns, FREE):
             e = exact.summary["parameters"][n]
             assert abs(np.median(tempered.samples[:, i]) - e["median"]) < 0.5 * (e["p84"] - e["p16"]), (name, n)
     scores = runs["emulator posterior"][1]["reference_scores"]
