@@ -10,13 +10,15 @@ and 0.3 and the other 17 parameters refitted, ln L falls by only 0.1, 0.5, 1.0, 
 fit at gamma 1.89, while the radius moves from -1.65 to -2.0 dex; the straight line between the ends crosses a
 barrier of thousands in ln L). The best fit's Gaussian sees one end of it, the emulator posterior (or a sampler
 started there) the other, and the truth (1.33) lies between. :func:`bends` probes whether a parameter's line of the
-Laplace Gaussian keeps to it; :func:`exact_valley` walks the valley: it holds a parameter (by default the one that
-moves most along the Laplace covariance's widest direction, in units of the prior's widths) at values stepped by
-its local width, refits the others from the tangent's prediction, and stops where the local Laplace mass (ln L +
-1/2 ln det of the local covariance) has fallen ``VALLEY_DROP`` below the best fit's, at the prior's bound, or after
-``VALLEY_POINTS`` steps each way. :func:`valley_mixture` turns the points into a proposal: Student-t components
-weighted by their Laplace masses. Around a Gaussian posterior the walk stops after two or three steps each way and
-the mixture is the Laplace approximation widened a little along that parameter's line.
+Laplace Gaussian keeps to it (or reaches past the box, where the data barely constrain the parameter);
+:func:`exact_valley` walks the valley: it holds a parameter (by default the one that moves most along the Laplace
+covariance's widest direction, in units of the prior's widths) at values stepped by its local width (an eighth of
+the box where that width exceeds the box), refits the others from the tangent's prediction, and stops where the
+local Laplace mass (ln L + 1/2 ln det of the local covariance) has fallen ``VALLEY_DROP`` below the best fit's, at
+the prior's bound, or after ``VALLEY_POINTS`` steps each way. :func:`valley_mixture` turns the points into a
+proposal: Student-t components weighted by their Laplace masses. Around a Gaussian posterior the walk stops after
+two or three steps each way and the mixture is the Laplace approximation widened a little along that parameter's
+line.
 """
 import dataclasses
 import functools
@@ -36,6 +38,9 @@ VALLEY_DROP = 8.0
 #: The walk runs only where the posterior leaves the Laplace Gaussian: ln L at BEND_REACH sigma along the Gaussian's
 #: line falls by more or less than BEND_TOLERANCE x the Gaussian's reach^2 / 2 (:func:`bends`).
 BEND_REACH, BEND_TOLERANCE = 2.0, 0.5
+#: Where VALLEY_STEP local sigmas would cross the whole box (the data barely constrain the held parameter, and its
+#: sigma says nothing about how densely to walk), steps of this share of the box's width instead.
+VALLEY_BOX_STEP = 0.125
 #: At most this many steps each way.
 VALLEY_POINTS = 20
 #: Neighbouring points about this far apart (Mahalanobis distance in the last one's covariance; the Student-t
@@ -197,9 +202,15 @@ def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=
     """Whether the posterior leaves its Laplace Gaussian along ``parameter`` (index): :func:`line_falls` from the best
     fit ``theta`` at ``reach`` sigma both ways. A fall that differs from the prediction s^2 / 2 by more than
     ``tolerance`` x the prediction either way (a valley that bends away from the line, or a flatter one) says a
-    single Gaussian misdescribes the posterior there. Returns (bool, the falls (list), evaluations)."""
+    single Gaussian misdescribes the posterior there; so does a Gaussian whose sigma along the parameter reaches past
+    both of the box's bounds (no side left to probe): the data barely constrain it, and the posterior fills the box
+    along a valley that the Gaussian's straight line does not follow (18-free mock 9: a faint disc's M/L held at 1.4,
+    3, 6, 10, 15.7 and 20 of the box's 0.1-20 with the other 17 parameters refitted, ln L within 0.7, the disc's
+    radius moving by 0.23 dex; the Laplace sigma 140). Returns (bool, the falls (list), evaluations)."""
     sides, n = line_falls(residuals, theta, cov, lo, hi, parameter, reach)
     falls = [round(f, 2) for _, f in sides]
+    if not sides and cov[parameter, parameter] > 0:
+        return True, falls, n  # the Gaussian outreaches both of the box's bounds: the box shapes the posterior there
     bent = any(not math.isfinite(f) or abs(f - 0.5 * s * s) > tolerance * 0.5 * s * s for s, f in sides)
     return bent, falls, n
 
@@ -210,14 +221,21 @@ def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY
     Laplace mass falls ``drop`` below ``top`` (the best fit's): (list of (point (ndim,), covariance (ndim, ndim),
     ln L), evaluations).
 
-    Steps start at ``step`` local sigmas of the held parameter and shrink where the valley bends: a new point must
+    Steps start at ``step`` local sigmas of the held parameter (``VALLEY_BOX_STEP`` of the box's width in it where
+    that would cross the whole box) and shrink where the valley bends: a new point must
     lie within ``overlap`` (Mahalanobis, in the last point's covariance) of the last one, so that neighbouring
     Student-t components of :func:`valley_mixture` overlap; a step that lands beyond 1.5 x ``overlap`` is halved and
     retried, the next one is scaled by sqrt(overlap / distance) (by 1/2 to 2); a step past the drop is halved
     while longer than half a local sigma, so that the walk ends near where the mass has fallen by ``drop``."""
     i, found, n = int(parameter), [], 0
     x, c = np.asarray(theta, dtype=np.float64), np.asarray(cov, dtype=np.float64)
-    h, tries = step * math.sqrt(c[i, i]), 0
+    width = hi[i] - lo[i]
+
+    def stride(var):
+        """``step`` local sigmas, or VALLEY_BOX_STEP of the box where that would cross all of it."""
+        return step * math.sqrt(var) if step * math.sqrt(var) <= width else VALLEY_BOX_STEP * width
+
+    h, tries = stride(c[i, i]), 0
     while len(found) < int(points) and tries < 4 * int(points):
         tries += 1
         value = float(np.clip(x[i] + sign * h, lo[i], hi[i]))
@@ -246,7 +264,7 @@ def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY
         found.append((y, c_y, logl))
         # the distance grows with the step's square where the valley bends: scale by the square root
         grow = min(max(math.sqrt(overlap / max(distance, 1e-12)), 0.5), 2.0)
-        h = min(abs(value - x[i]) * grow, step * math.sqrt(c_y[i, i]))
+        h = min(abs(value - x[i]) * grow, stride(c_y[i, i]))
         x, c = y, c_y
     return found, n
 

@@ -404,12 +404,43 @@ def test_particles_still_climbing_keep_moving(monkeypatch):
         return reference(x), reference(x)
 
     start = 2.5 + 0.1 * rng.standard_normal((400, d))
+    monkeypatch.setattr(tempering, "DRIFT", math.inf)  # the rule on ln L alone (the medians' drift would also see it)
     out = temper(reference, target, start, 0.0, lo, hi, seed=1)
     np.testing.assert_allclose(out.samples.mean(axis=0), 0.0, atol=0.15)
     np.testing.assert_allclose(out.samples.std(axis=0), 1.0, atol=0.1)
     monkeypatch.setattr(tempering, "RISE", math.inf)
     early = temper(reference, target, start, 0.0, lo, hi, seed=1)
     assert np.all(early.samples.mean(axis=0) > 1.0) and early.evaluations < out.evaluations
+
+
+def test_particles_still_sliding_keep_moving(monkeypatch):
+    """Resample-move from particles one sigma off an 8-D Gaussian target in one parameter and five times too narrow
+    there (the reference they were drawn from, as an emulator posterior can be): their ln L is already as high as
+    the target's, and measured in their own narrow covariance they soon move far enough, so the displacement and
+    ln L rules alone stop them half-way, offset and narrow. Moves that wait for every parameter's median to stop
+    drifting must end on the target."""
+    from galsr import tempering
+    from galsr.tempering import temper
+
+    d, rng = 8, np.random.default_rng(6)
+    lo, hi = np.full(d, -10.0), np.full(d, 10.0)
+    mu, sd = np.eye(d)[0], np.ones(d)
+    sd[0] = 0.2
+
+    def reference(x):
+        return -0.5 * np.sum(((x - mu) / sd) ** 2, axis=1)
+
+    def target(x):
+        return -0.5 * np.sum(x ** 2, axis=1), -0.5 * np.sum(x ** 2, axis=1)
+
+    start = mu + sd * rng.standard_normal((400, d))
+    out = temper(reference, target, start, 0.0, lo, hi, seed=1, at_target=True)
+    np.testing.assert_allclose(np.median(out.samples, axis=0), 0.0, atol=0.2)
+    np.testing.assert_allclose(out.samples.std(axis=0), 1.0, atol=0.1)
+    monkeypatch.setattr(tempering, "DRIFT", math.inf)
+    early = temper(reference, target, start, 0.0, lo, hi, seed=1, at_target=True)
+    assert np.median(early.samples[:, 0]) > 0.5 and early.samples[:, 0].std() < 0.8
+    assert early.evaluations < out.evaluations
 
 
 def test_resample_move_from_a_poor_importance_sample_of_a_curved_valley():

@@ -69,6 +69,27 @@ def test_the_probe_tells_a_bending_valley_from_a_gaussian():
     assert bent and falls[0] > 3.0  # (2 x 0.8)^2 / 0.1 off the floor: hundreds
 
 
+def test_a_gaussian_wider_than_the_box_is_walked_across_it():
+    """The banana with a posterior width along x of 10, five times the box's half-width (the data barely constrain
+    x): the Laplace Gaussian's line leaves the box within a sigma both ways, so the probe has no fall to measure, yet
+    the posterior fills the box along the curved floor. The probe must call for a walk, and the walk must follow the
+    floor across the box in steps of at most an eighth of its width (the local sigma, 10, says nothing of spacing),
+    without refits wasted on strides of 1.5 sigma halved down to the box (423 evaluations instead of 241)."""
+    def wide(t):
+        return np.array([(t[1] + 1.5 - t[0] ** 2) / EPS, t[0] / 10.0])
+
+    theta, cov, _ = exact_laplace(wide, np.array([0.3, -1.0]), np.array([0.3, 0.3]), LO, HI)
+    assert math.sqrt(cov[0, 0]) == pytest.approx(10.0, rel=1e-3)
+    bent, falls, _ = bends(wide, theta, cov, LO, HI, 0)
+    assert bent and falls == []
+    valley, = exact_valley(wide, theta, cov, LO, HI, parameters=[0])
+    x, y = valley.theta.T
+    assert x[0] < -1.6 and x[-1] > 1.6
+    assert np.all(np.diff(x) > 0) and np.all(np.diff(x) <= 0.125 * (HI[0] - LO[0]) + 1e-9)
+    np.testing.assert_allclose(y, np.minimum(x**2 - 1.5, HI[1]), atol=2e-3)
+    assert valley.evaluations < 300
+
+
 def test_importance_sampling_from_the_valley_finds_the_bananas_mass(xy_prior):
     """Exact importance sampling (galsr.finish.adaptive_importance) of the banana from the valley's mixture against
     the grid's closed-form moments and evidence, and against the same sampler started from the Laplace Gaussian
