@@ -15,7 +15,8 @@ fraction of the cost of a simulator-only fit.
    pixels the posterior is so narrow that a bias of the emulator of a fraction of a per cent can move it by many of
    its own widths; so the exact best fit is found first, by bounded least squares on the exact normalised residuals
    started at the emulator's best point (a few hundred to a few thousand exact evaluations), then, where a probe
-   finds the posterior leaving its Laplace Gaussian, the valley through it is walked (galsr.laplace.exact_valley:
+   finds the posterior leaving its Laplace Gaussian (or the Gaussian reaching past the prior's box: a parameter the
+   data barely constrain, such as a faint disc's M/L), the valley through it is walked (galsr.laplace.exact_valley:
    along an unresolved bulge's radius-gamma trade-off a single Gaussian sees one end only), and the Student-t
    mixture along it (each point's Gauss-Newton
    covariance, widened by ``LAPLACE_WIDEN``, weighted by its Laplace mass) seeds an adaptive importance sampler with
@@ -31,7 +32,8 @@ fraction of the cost of a simulator-only fit.
    spread along the ridge, or the importance sampler's proposals around the exact best fit (when the emulator is far
    off, or narrower than the exact posterior along a flat direction). The moves are random walks under whichever of
    the two, or the Gaussian of the particles themselves, tilted towards the exact posterior, fits it best over the
-   particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing. Its
+   particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing and
+   (at beta = 1) no parameter's median still drifts. Its
    ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
    equilibrium sample of the exact posterior would (``GAP_RANGE``) and are as wide as it along every parameter's
    line of their own Gaussian (:func:`narrow_parameters`); otherwise (or when it does not reach beta = 1 within its

@@ -11,7 +11,7 @@ with the next beta chosen by bisection so that the Kish effective sample size of
 exp((beta' - beta) d), d = ln t - ln r, is ``RHO`` x the particles alive; then a systematic resample, then moves
 that leave gamma_beta invariant, until the particles' mean squared Mahalanobis displacement since the resample reaches
 ``DISPLACEMENT`` x ndim (``DISPLACEMENT_FINAL`` x ndim at beta = 1; independent draws give 2 x ndim) and their median
-ln gamma_beta has stopped rising (``RISE``).
+ln gamma_beta has stopped rising (``RISE``) and, at beta = 1, no parameter's median still drifts (``DRIFT``).
 ln Z_t = ln Z_r + the sum over steps of ln mean(incremental weight) (Del Moral, Doucet & Jasra 2006); the final
 particles are equally weighted draws of t / Z_t.
 
@@ -320,7 +320,7 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
             if last:
                 centres.append(np.median(x, axis=0))
                 shift = np.abs(centres[-1] - centres[max(0, len(centres) - 1 - REFRESH)]) / np.std(x, axis=0)
-                settled = settled and len(centres) > REFRESH and float(np.nanmax(shift)) < DRIFT
+                settled = settled and float(np.nanmax(shift)) < DRIFT
             if (move + 1 >= MIN_MOVES and enough and settled) or evaluations >= max_evaluations:
                 break
         say(f"finish: tempering step {steps}, beta {beta:.3g}, {move + 1} moves, acceptance {acc:.2f} (surrogate "

@@ -417,7 +417,7 @@ def test_particles_still_sliding_keep_moving(monkeypatch):
     """Resample-move from particles one sigma off an 8-D Gaussian target in one parameter and five times too narrow
     there (the reference they were drawn from, as an emulator posterior can be): their ln L is already as high as
     the target's, and measured in their own narrow covariance they soon move far enough, so the displacement and
-    ln L rules alone stop them half-way, offset and narrow. Moves that wait for every parameter's median to stop
+    ln L rules alone stop them still offset and narrow. Moves that wait for every parameter's median to stop
     drifting must end on the target."""
     from galsr import tempering
     from galsr.tempering import temper
