@@ -16,9 +16,7 @@ fraction of the cost of a simulator-only fit.
    its own widths; so the exact best fit is found first, by bounded least squares on the exact normalised residuals
    started at the emulator's best point (a few hundred to a few thousand exact evaluations), then, where a probe
    finds the posterior leaving its Laplace Gaussian (or the Gaussian reaching past the prior's box: a parameter the
-   data barely constrain, such as a faint disc's M/L), or a parameter's profile, the others refitted, falling less
-   than half as fast as that Gaussian says (galsr.laplace.flat_profiles; the ``PROFILE_WALKS`` flattest), the
-   valley through it is walked (galsr.laplace.exact_valley:
+   data barely constrain, such as a faint disc's M/L), the valley through it is walked (galsr.laplace.exact_valley:
    along an unresolved bulge's radius-gamma trade-off a single Gaussian sees one end only), and the Student-t
    mixture along it (each point's Gauss-Newton
    covariance, widened by ``LAPLACE_WIDEN``, weighted by its Laplace mass) seeds an adaptive importance sampler with
@@ -56,8 +54,8 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
-from galsr.laplace import (PROFILE_WALKS, ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley,
-                           flat_profiles, line_falls, valley_mixture, widest_parameter)
+from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, line_falls,
+                           valley_mixture, widest_parameter)
 from galsr.proposals import StudentT, StudentTMixture
 from galsr.weights import kish_ess, resample, truncate
 
@@ -373,13 +371,6 @@ def _importance_fallback(result, exact, evaluate, seed, say):
         probes[prior.free_names[k]] = falls
         if bent:
             held.append(k)
-    # and along the parameters whose profile is flatter than the Gaussian's, which neither choice need reach
-    top = -0.5 * float(np.sum(residuals(centre) ** 2))
-    flat, _, n_profile = flat_profiles(residuals, centre, cov, prior.lo, prior.hi, top, map=evaluate.map)
-    n_laplace += n_profile + 1
-    held += [k for k, _ in flat if k not in held][:PROFILE_WALKS]
-    say(f"finish: profiles flatter than the Laplace Gaussian along "
-        f"{', '.join(f'{prior.free_names[k]} ({r:.2f})' for k, r in flat) or 'no parameter'} ({n_profile} simulations)")
     valleys = exact_valley(residuals, centre, cov, prior.lo, prior.hi, parameters=held, map=evaluate.map) \
         if held else []
     walks = []
@@ -395,8 +386,7 @@ def _importance_fallback(result, exact, evaluate, seed, say):
         widen=LAPLACE_WIDEN, start=valley_mixture(valleys, prior.lo, prior.hi, LAPLACE_WIDEN) if valleys else
         (centre, cov))
     more = {"ess": round(ess, 1), "n_exact_best_fit": n_laplace + sum(v.evaluations for v in valleys),
-            "rounds": int(rounds), "valleys": walks, "valley_probes": probes,
-            "flat_profiles": {prior.free_names[k]: r for k, r in flat}}
+            "rounds": int(rounds), "valleys": walks, "valley_probes": probes}
     if not np.isfinite(logz):  # no exact sample with a finite likelihood: nothing exact to show
         say("finish: no exact sample has a finite likelihood; showing the emulator posterior, NOT TRUSTWORTHY")
         return (theta_emu, np.asarray(res.logl), np.asarray(res.logwt), float(res.logz[-1]),

@@ -41,10 +41,6 @@ BEND_REACH, BEND_TOLERANCE = 2.0, 0.5
 #: Where VALLEY_STEP local sigmas would cross the whole box (the data barely constrain the held parameter, and its
 #: sigma says nothing about how densely to walk), steps of this share of the box's width instead.
 VALLEY_BOX_STEP = 0.125
-#: The profile probe (:func:`flat_profiles`): a parameter held at PROFILE_REACH of its Laplace sigmas from the best
-#: fit, the others refitted, whose ln L falls by less than PROFILE_SHARE x the Gaussian's reach^2 / 2 on a side,
-#: is flatter than its Gaussian there; at most PROFILE_WALKS such parameters (the flattest) get their valleys walked.
-PROFILE_REACH, PROFILE_SHARE, PROFILE_WALKS = 2.0, 0.5, 2
 #: At most this many steps each way.
 VALLEY_POINTS = 20
 #: Neighbouring points about this far apart (Mahalanobis distance in the last one's covariance; the Student-t
@@ -219,62 +215,6 @@ def bends(residuals, theta, cov, lo, hi, parameter, reach=BEND_REACH, tolerance=
     return bent, falls, n
 
 
-def _refit_held(residuals, theta, cov, lo, hi, parameter, value, max_evaluations):
-    """The best fit (ndim,) with ``parameter`` (index) held at ``value`` and the others refitted by least squares from
-    the prediction of the Gaussian (``theta`` (ndim,), ``cov`` (ndim, ndim)): the others' conditional mean, the
-    valley's tangent. Returns (point (ndim,), evaluations)."""
-    i = int(parameter)
-    guess = np.clip(theta + (value - theta[i]) * cov[:, i] / cov[i, i], lo, hi)
-    rest, _, used = exact_laplace(lambda z: residuals(np.insert(z, i, value)), np.delete(guess, i),
-                                  np.delete(np.sqrt(np.diag(cov)), i), np.delete(lo, i), np.delete(hi, i),
-                                  max_evaluations)
-    return np.insert(rest, i, value), used
-
-
-def profile_side(residuals, theta, cov, lo, hi, top, reach, job, max_evaluations=VALLEY_EVALUATIONS):
-    """One side of a parameter's profile probe, job = (parameter (index), sign +1 or -1): ln L's fall below ``top``
-    (the best fit ``theta``'s) with the parameter held at ``reach`` of its Laplace sigmas that way (clipped to the box)
-    and the others refitted (:func:`_refit_held`). Returns ((s in sigmas, fall) or None where the box leaves less
-    than half the reach, evaluations). A module-level function, so that process pools can run it."""
-    i, sign = int(job[0]), float(job[1])
-    sigma = math.sqrt(cov[i, i])
-    value = float(np.clip(theta[i] + sign * reach * sigma, lo[i], hi[i]))
-    s = (value - theta[i]) / sigma
-    if abs(s) < 0.5 * reach:
-        return None, 0
-    y, used = _refit_held(residuals, theta, cov, lo, hi, i, value, max_evaluations)
-    return (float(s), top + 0.5 * float(np.sum(residuals(y) ** 2))), used + 1
-
-
-def flat_profiles(residuals, theta, cov, lo, hi, top, map=map, reach=PROFILE_REACH, share=PROFILE_SHARE):
-    """The parameters whose profile (ln L with the others refitted) is flatter than the Laplace Gaussian's: held at
-    ``reach`` sigmas either way of the best fit ``theta`` (ndim,) with covariance ``cov``, ln L falls below ``top``
-    by less than ``share`` x reach^2 / 2 on some side (:func:`profile_side`, run by ``map`` over both sides of every
-    parameter; a side the box cuts short is skipped).
-
-    The line probe (:func:`bends`) runs on two parameters only (the widest and the most displaced), and with 18 free
-    it finds nearly every line bent; a profile follows the valley and says which way the Gaussian errs, for every
-    parameter, at two refits each (18-free mocks: 4,100-7,000 simulations). 18-free mock 4: the faint disc's radius
-    held 2 sigmas above the best fit, ln L fell by 0.86 where the Gaussian says 2; it was neither of the two, and the
-    finish, which walked other valleys, put its particles 12.6 of their widths from the truth.
-    Returns ([(index, flatness = the smallest fall / (s^2 / 2))] of the flat parameters, flattest first,
-    {index: [(s, fall), ...]} of all, evaluations)."""
-    theta = np.asarray(theta, dtype=np.float64)
-    if not np.isfinite(top):
-        return [], {}, 0
-    jobs = [(i, sign) for i in range(len(theta)) if cov[i, i] > 0 for sign in (1.0, -1.0)]
-    out = list(map(functools.partial(profile_side, residuals, theta, cov, lo, hi, top, reach), jobs))
-    falls, n = {}, 0
-    for (i, _), (side, used) in zip(jobs, out):
-        n += used
-        if side is not None:
-            falls.setdefault(i, []).append(side)
-    flatness = {i: min(f / (0.5 * s * s) for s, f in sides) for i, sides in falls.items()}
-    flat = sorted((r, i) for i, r in flatness.items() if r < share)
-    return ([(i, round(r, 3)) for r, i in flat],
-            {i: [(round(s, 2), round(f, 3)) for s, f in sides] for i, sides in falls.items()}, n)
-
-
 def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY_STEP, drop=VALLEY_DROP,
                 points=VALLEY_POINTS, overlap=VALLEY_OVERLAP, max_evaluations=VALLEY_EVALUATIONS):
     """One way (``sign`` +1 or -1) of :func:`exact_valley`'s walk, holding ``parameter`` (index), stopping where the
@@ -302,7 +242,12 @@ def valley_side(residuals, theta, cov, lo, hi, parameter, top, sign, step=VALLEY
         if value == x[i]:
             break  # at the box's bound
         sigma = np.sqrt(np.diag(c))
-        y, used = _refit_held(residuals, x, c, lo, hi, i, value, max_evaluations)
+        # predictor: the others' conditional mean under the last point's Gaussian (the valley's tangent), corrected
+        # by least squares
+        guess = np.clip(x + (value - x[i]) * c[:, i] / c[i, i], lo, hi)
+        rest, _, used = exact_laplace(lambda z, v=value: residuals(np.insert(z, i, v)), np.delete(guess, i),
+                                      np.delete(sigma, i), np.delete(lo, i), np.delete(hi, i), max_evaluations)
+        y = np.insert(rest, i, value)
         n += used
         distance = _mahalanobis(y - x, c)
         if distance > 1.5 * overlap:
