@@ -274,7 +274,7 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
         bases.append(sur.name)
         s_x = sur.s_x
         levels = [float(np.median(log_gamma))]  # the particles' median ln gamma_beta after each move
-        centres = [np.median(x, axis=0)]  # and their per-parameter medians
+        centres = [np.median(x, axis=0)] if last else []  # and, at beta = 1, their per-parameter medians
         for move in range(MAX_MOVES_FINAL if last else MAX_MOVES):
             if move and move % REFRESH == 0:
                 # the walk's covariance and the surrogate follow the particles as they move
