@@ -33,7 +33,8 @@ fraction of the cost of a simulator-only fit.
    off, or narrower than the exact posterior along a flat direction). The moves are random walks under whichever of
    the two, or the Gaussian of the particles themselves, tilted towards the exact posterior, fits it best over the
    particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing and
-   (at beta = 1) no parameter's median still drifts. Its
+   (at beta = 1) no parameter's median still drifts. The particles move in galsr.coordinates.BulgeScale's
+   coordinates, where an unresolved bulge's radius-gamma valley is straight. Its
    ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
    equilibrium sample of the exact posterior would (``GAP_RANGE``) and are as wide as it along every parameter's
    line of their own Gaussian (:func:`narrow_parameters`); otherwise (or when it does not reach beta = 1 within its
@@ -54,6 +55,7 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
+from galsr.coordinates import BulgeScale
 from galsr.laplace import (ExactResiduals, bends, displaced_parameter, exact_laplace, exact_valley, line_falls,
                            valley_mixture, widest_parameter)
 from galsr.proposals import StudentT, StudentTMixture
@@ -481,10 +483,15 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
             logz_start, logzerr_start = 0.0, 0.0
             say(f"finish: tempering from the {name} (mean ln t - ln r: "
                 + ", ".join(f"{k} {v[0]:.1f}" for k, v in scored.items()) + ")")
-        tempered = temper(reference, lambda x: posterior(evaluate, x), start, logz_start, prior.lo, prior.hi,
+        # the particles move in coordinates where an unresolved bulge's valley is straight (unit Jacobian: every
+        # density keeps its value; the box is widened to hold the prior's, whose cuts the densities still apply)
+        coords = BulgeScale(prior.free_names)
+        tempered = temper(coords.pulled_back(reference), coords.pulled_back(lambda x: posterior(evaluate, x)),
+                          coords.to_sampling(start), logz_start, *coords.box(prior.lo, prior.hi),
                           seed=seed, progress=say, start_values=start_values,
-                          surrogates={k: v[0] for k, v in candidates.items() if k != name},
+                          surrogates={k: coords.pulled_back(v[0]) for k, v in candidates.items() if k != name},
                           at_target=importance is not None, logzerr_start=logzerr_start)
+        tempered = dataclasses.replace(tempered, samples=coords.from_sampling(tempered.samples))
     info = dict({"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
                  "evaluations_choosing": n_choice,
                  "moves_followed": [name if b == "reference" else b for b in tempered.bases]}, **extra)
