@@ -12,7 +12,6 @@ refit climbs above the best fit: the best fit had stopped short), the bulge's lo
 s = log10 a + log10(3 - gamma) (galsr.coordinates), which an unresolved bulge's valley holds constant.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -40,21 +39,18 @@ def main():
     args = ap.parse_args()
 
     from galsr.coordinates import BulgeScale
-    from galsr.finish import _weighted_moments
+    from galsr.finish import exact_best_fit
     from galsr.forward_models import SimulatorForward
-    from galsr.laplace import ExactResiduals, exact_laplace
+    from galsr.laplace import exact_laplace
 
     free = PARAM_NAMES if args.free == "all" else bench_coverage.SIX
     truth, galaxy, fixed = bench_coverage.mock_galaxy(args.mock, free, args.seed, args.snr)
     out = os.path.join(args.out, args.free)
     emu, _ = bench_coverage.sampled(out, args.mock, galaxy, "emulator", 1, fixed, args.seed)
-    prior, res = emu.prior, emu.results
+    prior = emu.prior
     if args.parameter not in prior.free_names:
         sys.exit(f"--parameter {args.parameter} is fixed in the {args.free}-free fits; free: {prior.free_names}")
-    residuals = ExactResiduals(prior, emu.data, SimulatorForward(galaxy.grid, galaxy.redshift))
-    theta = np.asarray(res.samples)
-    sigma0 = np.sqrt(np.maximum(_weighted_moments(theta, np.asarray(res.logwt))[1].diagonal(), 0.0))
-    best, cov, n_best = exact_laplace(residuals, theta[np.argmax(res.logl)], sigma0, prior.lo, prior.hi)
+    residuals, _, (best, cov, n_best) = exact_best_fit(emu, SimulatorForward(galaxy.grid, galaxy.redshift))
     sd = np.sqrt(np.diag(cov))
     free_truth = truth[prior.free_index]
 

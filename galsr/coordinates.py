@@ -1,4 +1,4 @@
-"""Sampling coordinates in which the exact posterior's narrowest valley runs straight.
+"""Sampling coordinates in which an unresolved bulge's radius-gamma valley runs straight.
 
 A Dehnen bulge of mass M, scale radius a and inner slope gamma holds M (r / (r + a))^(3 - gamma) within r. Beyond a
 few a, (1 + a / r)^-(3 - gamma) = 1 - (3 - gamma) a / r + O((a / r)^2): light, rotation and dispersion there depend on

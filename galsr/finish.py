@@ -346,20 +346,29 @@ def _finished_results(old, theta, logl, logwt, logz, logzerr):
                         eff=float(old.eff), nlive=int(getattr(old, "nlive", 0) or 0)))
 
 
+def exact_best_fit(result, exact):
+    """The exact best fit of an emulator fit (galsr.fitting.FitResult) with the ``exact`` forward model: least squares
+    (galsr.laplace.exact_laplace) from the emulator run's best sample, steps scaled by its posterior's widths.
+    Returns (the :class:`ExactResiduals`, the start (ndim,), (best fit (ndim,), Gauss-Newton covariance (ndim, ndim),
+    simulations))."""
+    res, prior = result.results, result.prior
+    theta_emu = np.asarray(res.samples)
+    w = np.exp(res.logwt - np.max(res.logwt))
+    sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
+    residuals = ExactResiduals(prior, result.data, exact)
+    start = theta_emu[np.argmax(res.logl)]
+    return residuals, start, exact_laplace(residuals, start, sigma0, prior.lo, prior.hi)
+
+
 def _importance_fallback(result, exact, evaluate, seed, say):
     """The exact best fit from the emulator's best point, the valleys through it where a probe finds the posterior
     leaving its Laplace Gaussian (galsr.laplace.bends, exact_valley), then :func:`adaptive_importance` started from
     the Student-t mixture along them (or from the Laplace Gaussian): ((samples, ln L, log-weights, ln Z, its error),
     info entries, the proposals' :class:`StudentTMixture`). With no
     finite exact likelihood anywhere, the emulator posterior itself, marked ``shown`` = "emulator"."""
-    res = result.results
+    res, prior = result.results, result.prior
     theta_emu = np.asarray(res.samples)
-    w = np.exp(res.logwt - np.max(res.logwt))
-    sigma0 = np.sqrt(np.maximum(_weighted_moments(theta_emu, np.log(np.maximum(w, 1e-300)))[1].diagonal(), 0.0))
-    prior = result.prior
-    residuals = ExactResiduals(prior, result.data, exact)
-    best_emu = theta_emu[np.argmax(res.logl)]
-    centre, cov, n_laplace = exact_laplace(residuals, best_emu, sigma0, prior.lo, prior.hi)
+    residuals, best_emu, (centre, cov, n_laplace) = exact_best_fit(result, exact)
     say(f"finish: exact best fit in {n_laplace} simulations")
     # the valleys through it: along the least constrained direction, and along the parameter the emulator's best
     # point is furthest off in (where the exact likelihood is flat enough for the emulator's errors to slide it),
