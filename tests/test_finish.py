@@ -175,6 +175,8 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, wrong_fit, monkeypatch):
     assert smc["at_equilibrium"] == (0.59 <= smc["lnl_gap_median"] <= 2.36), smc
     # the width check: an equilibrium sample falls by about s^2 / 2 along every line (each line's falls recorded)
     assert smc["narrow"] == {} and sorted(smc["line_falls"]) == sorted(FREE), smc
+    # the mode check: the particles hold the importance sampler's evidence (one mode, found by both)
+    assert abs(smc["missed_log_evidence"]) < finish.MODE_MARGIN and smc["logz"] == hopeless["finish"]["logz"], smc
     # where a valley was walked (the probe forced to say so) the importance sampler's own sample, which spans it,
     # is resampled and moved at beta = 1 instead: no bridge, its ln Z kept. With the width check's threshold raised
     # above a Gaussian's fall every line is flagged, and the label gives that reason beside the low ESS
@@ -190,6 +192,15 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, wrong_fit, monkeypatch):
     smc = walked["smc"]
     assert smc["reference"] == "importance sample" and smc["steps"] == 1 and smc["beta"] == 1.0, smc
     assert walked["logz"] == walked["logz_importance"] and smc["evaluations_choosing"] == 0, walked
+    # particles whose evidence falls short of the importance sampler's by more than MODE_MARGIN (18-free mock 18: a
+    # mode holding e^-29 of it) are not shown: the importance sample is, flagged with the reason (forced here)
+    monkeypatch.setattr(finish, "MODE_MARGIN", -1.0)
+    missed = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
+    info = missed["finish"]
+    assert info["method"] == "reweight+exact-is" and info["smc"]["beta"] == 1.0 and not info["trusted"], info
+    assert info["ess"] == info["ess_importance"] and info["logz"] == info["logz_importance"], info
+    assert "replaced by an importance sampler with" in missed["posterior"], missed["posterior"]
+    assert "reached a mode holding e^-0 of the importance sampler's evidence" in missed["posterior"], missed["posterior"]
 
 
 def test_smc_from_the_farther_reference_reaches_the_same_posterior(tiny_fits, wrong_fit, monkeypatch):
