@@ -129,23 +129,21 @@ class SamplingCoordinates:
         """Free parameters (..., ndim) -> sampling coordinates (..., ndim) (a new array)."""
         for m in self.maps:
             x = m.to_sampling(x)
-        return np.array(x, dtype=np.float64)
+        return x
 
     def from_sampling(self, z):
         """Sampling coordinates (..., ndim) -> free parameters (..., ndim) (a new array)."""
         for m in self.maps[::-1]:
             z = m.from_sampling(z)
-        return np.array(z, dtype=np.float64)
+        return z
 
     def box(self, lo, hi):
         """The box (lo (ndim,), hi (ndim,)) in sampling coordinates that holds the prior's box [lo, hi]; points inside
-        it may map outside [lo, hi], where the prior (and so every density) vanishes. (Each map changes parameters the
-        other neither reads nor writes, so their boxes combine parameter by parameter.)"""
-        zlo, zhi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+        it may map outside [lo, hi], where the prior (and so every density) vanishes. (Each map's box reads bounds of
+        parameters the other leaves alone, so the maps' boxes apply in turn.)"""
+        zlo, zhi = lo, hi
         for m in self.maps:
-            mlo, mhi = m.box(lo, hi)
-            changed = (mlo != lo) | (mhi != hi)
-            zlo[changed], zhi[changed] = mlo[changed], mhi[changed]
+            zlo, zhi = m.box(zlo, zhi)
         return zlo, zhi
 
     def log_jacobian(self, z):
