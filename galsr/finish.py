@@ -626,9 +626,11 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
             info.update(method="reweight+exact-is", ess_reweight=info["ess"], **more, n_exact=int(evaluate.calls) +
                         more["n_exact_best_fit"], clipped=0, clipped_weight_fraction=0.0)
     if info["ess"] < ess_min and info["method"] != "reweight":
-        # the best exact ln L so far, for the equilibrium check (none when the emulator's posterior is what is shown)
-        known = -math.inf if info.get("shown") == "emulator" else float(np.max(np.where(np.isfinite(logl), logl,
-                                                                                     -np.inf), initial=-np.inf))
+        # what the importance sampler found is exact unless the emulator's posterior is what is shown
+        exact_so_far = info.get("shown") != "emulator"
+        # the best exact ln L so far, for the equilibrium check
+        known = float(np.max(np.where(np.isfinite(logl), logl, -np.inf), initial=-np.inf)) if exact_so_far \
+            else -math.inf
         say(f"finish: importance sampler ESS {info['ess']:.0f} < {ess_min:g}: tempering to the exact posterior "
             f"(sequential Monte Carlo)")
         # a walked valley that the importance sampler spans (with at least ndim effective samples, enough for the
@@ -641,8 +643,8 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
                              acceptance=tempered.acceptance))
-        # the importance sampler's evidence beyond the particles' (none when the emulator's posterior is shown)
-        missed = -math.inf if info.get("shown") == "emulator" else float(logz) - tempered.logz
+        # the importance sampler's evidence beyond the particles'
+        missed = float(logz) - tempered.logz if exact_so_far else -math.inf
         if tempered.beta >= 1.0 and np.isfinite(missed):
             info["smc"].update(logz=float(tempered.logz), missed_log_evidence=round(missed, 1))
         if tempered.beta >= 1.0 and missed > MODE_MARGIN:
