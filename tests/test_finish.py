@@ -193,14 +193,28 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, wrong_fit, monkeypatch):
     assert smc["reference"] == "importance sample" and smc["steps"] == 1 and smc["beta"] == 1.0, smc
     assert walked["logz"] == walked["logz_importance"] and smc["evaluations_choosing"] == 0, walked
     # particles whose evidence falls short of the importance sampler's by more than MODE_MARGIN (18-free mock 18: a
-    # mode holding e^-29 of it) are not shown: the importance sample is, flagged with the reason (forced here)
-    monkeypatch.setattr(finish, "MODE_MARGIN", -1.0)
+    # mode holding e^-29 of it) are not shown: a second bridge runs from the other reference, and when that one falls
+    # short too the importance sample is shown, flagged with both reasons (forced here for both; no valley walked, so
+    # that a bridge runs)
+    from galsr import laplace
+
+    monkeypatch.setattr(finish, "bends", laplace.bends)
+    monkeypatch.setattr(finish, "MODE_MARGIN", -1e9)
     missed = finish_fit(wrong, workers=1, seed=0, ess_min=1e9).summary
     info = missed["finish"]
-    assert info["method"] == "reweight+exact-is" and info["smc"]["beta"] == 1.0 and not info["trusted"], info
+    smc, first = info["smc"], info["smc"].get("first_bridge")
+    assert first is not None and first["reference"] == "importance proposal", smc
+    assert smc["reference"] == "emulator posterior", smc
+    assert smc["beta"] == 1.0 and smc["evaluations"] > first["evaluations"] > 0, smc
+    # both bridges find the one mode here: the two evidences agree with the importance sampler's
+    assert abs(first["missed_log_evidence"]) < 5.0 and abs(smc["missed_log_evidence"]) < 5.0, smc
+    assert info["method"] == "reweight+exact-is" and not info["trusted"], info
     assert info["ess"] == info["ess_importance"] and info["logz"] == info["logz_importance"], info
-    assert "replaced by an importance sampler with" in missed["posterior"], missed["posterior"]
-    assert "reached a mode holding e^-0 of the importance sampler's evidence" in missed["posterior"], missed["posterior"]
+    label = missed["posterior"]
+    assert "replaced by an importance sampler with" in label, label
+    assert (f"the SMC from the importance proposal reached a mode holding e^-{first['missed_log_evidence']:.0f} of "
+            f"the importance sampler's evidence, and so did the one from the emulator posterior "
+            f"(e^-{smc['missed_log_evidence']:.0f})") in label, label
 
 
 def test_smc_from_the_farther_reference_reaches_the_same_posterior(tiny_fits, wrong_fit, monkeypatch):
