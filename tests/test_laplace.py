@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from galsr.laplace import bends, exact_laplace, exact_valley, local_gaussian, valley_mixture
+from galsr.laplace import VALLEY_FAR, bends, exact_laplace, exact_valley, local_gaussian, valley_mixture
 
 LO, HI = np.array([-2.0, -2.0]), np.array([2.0, 2.0])
 EPS, WIDTH = 0.1, 0.8  # the valley's thickness across y and its posterior width along x
@@ -88,6 +88,25 @@ def test_a_gaussian_wider_than_the_box_is_walked_across_it():
     assert np.all(np.diff(x) > 0) and np.all(np.diff(x) <= 0.125 * (HI[0] - LO[0]) + 1e-9)
     np.testing.assert_allclose(y, np.minimum(x**2 - 1.5, HI[1]), atol=2e-3)
     assert valley.evaluations < 300
+
+
+def test_a_walk_from_a_point_the_refits_leave_stops():
+    """Started from a point that is not the best fit (y 5 off where its width is 0.01), every refit lands hundreds of
+    sigmas away however short the step: each side gives up after VALLEY_FAR refits instead of halving its step to
+    nothing (18-free mock 20: 52 refits a side, down to steps of 1e-16)."""
+    held = []
+
+    def off(t):
+        held.append(t[0])
+        return np.array([t[0], (t[1] - 5.0) / 0.01])
+
+    theta = np.array([0.0, 0.0])
+    _, cov, _ = local_gaussian(off, theta, np.array([0.5, 0.5]), LO, np.array([2.0, 10.0]))
+    held.clear()
+    valley, = exact_valley(off, theta, cov, LO, np.array([2.0, 10.0]), parameters=[0])
+    assert len(valley.logl) == 1  # the start alone
+    refits = set(held) - {0.0, 0.1, -0.1}  # the held x of each refit (the start's central differences: x 0 +- 0.1)
+    assert len(refits) == 2 * VALLEY_FAR, sorted(refits)
 
 
 def test_importance_sampling_from_the_valley_finds_the_bananas_mass(xy_prior):
