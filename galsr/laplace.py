@@ -50,9 +50,9 @@ VALLEY_OVERLAP = 2.0
 #: 20 Gauss-Newton iterations).
 VALLEY_EVALUATIONS = 400
 #: A side stops after this many steps in a row that land beyond the overlap (each halving the next): refits that
-#: move off the last point even for a step 2^-9 of the one that began the run do not continue the valley from it. 18-free mock 20's
-#: walk along the halo fraction halved its steps down to 1e-16 of the first on both sides and spent 30,042
-#: simulations for no point; the walks of the other twenty 18-free mocks found points after at most 7 in a row.
+#: move off the last point even for a step 2^-9 of the one that began the run do not continue the valley from it.
+#: 18-free mock 20's walk along the halo fraction halved its steps down to 1e-16 of the first on both sides and spent
+#: 30,042 simulations for no point; the walks of the other twenty 18-free mocks found points after at most 7 in a row.
 VALLEY_FAR = 10
 
 
