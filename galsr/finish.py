@@ -33,11 +33,12 @@ fraction of the cost of a simulator-only fit.
    off, or narrower than the exact posterior along a flat direction). The moves are random walks under whichever of
    the two, or the Gaussian of the particles themselves, tilted towards the exact posterior, fits it best over the
    particles, each endpoint accepted or rejected with the exact likelihood, until the particles stop climbing and
-   (at beta = 1) no parameter's median still drifts. The particles move in galsr.coordinates.SamplingCoordinates,
-   where an unresolved bulge's radius-gamma valley and a faint component's mass-M/L valley are straight. Its
-   ESS is the number of distinct final particles; it is trusted only when its particles also sit where an
-   equilibrium sample of the exact posterior would (``GAP_RANGE``) and are as wide as it along every parameter's
-   line of their own Gaussian (:func:`narrow_parameters`); otherwise (or when it does not reach beta = 1 within its
+   (at beta = 1) no parameter's median still drifts nor its spread grows. The particles move in
+   galsr.coordinates.SamplingCoordinates, where an unresolved bulge's radius-gamma valley and a faint component's
+   mass-M/L valley are straight. Its ESS is the number of distinct final particles; it is trusted only when its final
+   moves stopped by those rules rather than their cap, its particles sit where an equilibrium sample of the exact
+   posterior would (``GAP_RANGE``), and they are as wide as it along every parameter's line of their own Gaussian
+   (:func:`narrow_parameters`); otherwise (or when it does not reach beta = 1 within its
    budget) the result says so (``trusted`` False) and the printed table warns. When its ln Z falls more than
    ``MODE_MARGIN`` below the importance sampler's, the bridge has stayed in a mode holding a negligible share of the
    posterior (a mode the reference sat in, not the one the importance sampler found), and a second bridge runs
@@ -687,15 +688,17 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
             narrow, falls, n_width = narrow_parameters(ExactResiduals(result.prior, result.data, exact), theta,
                                                        result.prior, top)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
-                               at_equilibrium=at_equilibrium(gap, gaussian),
+                               at_equilibrium=at_equilibrium(gap, gaussian), final_moves=tempered.final_moves,
+                               settled=tempered.settled,
                                narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow},
                                line_falls=falls)
             info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1),
                         n_exact=info["n_exact"] + n_gap + n_width)
             info.pop("shown", None)
     logwt = np.where(np.isfinite(logwt), logwt, -np.inf)  # no NaN reaches the summaries
-    info["trusted"] = bool(info["ess"] >= ess_min and info.get("smc", {}).get("at_equilibrium", True)
-                           and not info.get("smc", {}).get("narrow"))
+    smc = info.get("smc", {})
+    info["trusted"] = bool(info["ess"] >= ess_min and smc.get("at_equilibrium", True) and smc.get("settled", True)
+                           and not smc.get("narrow"))
     info["wall_time_s"] = time.time() - t0
     info["logz"] = float(logz)
     finished = _finished_results(res, theta, logl, logwt, logz, logzerr)
@@ -735,6 +738,8 @@ def _posterior_label(forward_name, info):
         if smc.get("at_equilibrium") is False:
             reasons.append(f"not at equilibrium (median ln L {smc['lnl_gap_median']:.1f} below the exact maximum; a "
                            f"Gaussian posterior: {smc['lnl_gap_gaussian']:.1f})")
+        if smc.get("settled") is False:
+            reasons.append(f"the particles still spreading or drifting after the last {smc['final_moves']} moves")
         if smc.get("narrow"):
             reasons.append(f"narrower than the exact posterior along {', '.join(smc['narrow'])}")
         text += "; NOT TRUSTWORTHY: " + "; ".join(reasons)
