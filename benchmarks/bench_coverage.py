@@ -244,7 +244,7 @@ def report(out, free):
         text += "\n\n" + mock_table(out)
         f = summary["finish"]
         text += (f"\n\nfinish: median ESS {f['ess_median']:.0f}; exact fallback in {f['fallback_runs']} of "
-                 f"{f['mocks']} mocks (tempered SMC in {f['smc_runs']}); below the ESS threshold in "
+                 f"{f['mocks']} mocks (tempered SMC in {f['smc_runs']}); not trusted in "
                  f"{f['untrusted_runs']}")
     write_text_atomic(os.path.join(out, "coverage.md"), text + "\n")
     write_json_atomic(os.path.join(out, "coverage.json"), summary)
