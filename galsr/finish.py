@@ -43,7 +43,8 @@ fraction of the cost of a simulator-only fit.
    ``MODE_MARGIN`` below the importance sampler's, the bridge has stayed in a mode holding a negligible share of the
    posterior (a mode the reference sat in, not the one the importance sampler found), and a second bridge runs
    from the other reference (18-free mock 18: the emulator posterior, closer by KL, led to a mode of a massive,
-   compact disc 1; the importance proposal sat in the truth's); when that one misses too, the importance sample is
+   compact disc 1; the importance proposal sat in the truth's; the first bridge stops at beta = 1, where its ln Z is
+   fixed, without its final moves); when that one misses too, the importance sample is
    shown instead, flagged. Particles found narrower are not tempered again: a second run from their Student-t
    widened along the narrow lines was tried on four 18-free mocks and left them where they were (docs/fitting.md).
    Where step 2 walked a valley and the importance sampler holds at least ndim effective samples, no bridge: its own
@@ -430,7 +431,8 @@ def _draws_inside(proposal, prior, n, rng, tries=8):
     return None, 0.0
 
 
-def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None, start_from=None):
+def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importance=None, start_from=None,
+                       give_up=None):
     """galsr.tempering.temper to prior x L_exact (the exact simulation as the target, over ``workers`` processes).
 
     With ``importance`` (samples (N, ndim), ln L_exact (N,), log-weights (N,), ln Z, its error: the exact importance
@@ -451,7 +453,8 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
     the start. The moves follow (tilted) whichever of the two, or the Gaussian of the particles themselves, fits ln t
     over the particles best (galsr.tempering's ``surrogates``). ``start_from`` ("emulator posterior" or "importance
     proposal") imposes one instead of the closer (benchmarks/smc_agreement.py: does a run from the other end reach
-    the same posterior?). Returns (galsr.tempering.Tempered,
+    the same posterior?). ``give_up`` (callable ln Z -> bool, or None): galsr.tempering.temper's, passed on only when
+    the other reference was scored too (a bridge given up can then be replaced). Returns (galsr.tempering.Tempered,
     info dict with the reference, both scores and the simulations spent on choosing)."""
     from galsr.tempering import PARTICLES, temper
 
@@ -514,7 +517,8 @@ def _tempered_fallback(result, exact, workers, seed, say, proposal=None, importa
                           z, logz_start, *coords.box(prior.lo, prior.hi), seed=seed, progress=say,
                           start_values=(start_values[0] + jac, start_values[1] + jac, start_values[2]),
                           surrogates={k: coords.pulled_back(v[0]) for k, v in candidates.items() if k != name},
-                          at_target=importance is not None, logzerr_start=logzerr_start)
+                          at_target=importance is not None, logzerr_start=logzerr_start,
+                          give_up=give_up if len(scored) > 1 else None)
         tempered = dataclasses.replace(tempered, samples=coords.from_sampling(tempered.samples))
     info = dict({"reference": name, "reference_scores": {k: round(v[0], 1) for k, v in scored.items()},
                  "evaluations_choosing": n_choice,
@@ -530,20 +534,25 @@ def _bridges(result, exact, workers, seed, say, proposal, importance, logz_impor
     than the importance proposal, and its bridge took 89,416 simulations to reach a mode of a massive, compact disc
     1 holding e^-29 of the importance sampler's evidence; the bridge from the importance proposal, which sits in
     the truth's mode, reached beta = 1 after 15,536, its ln Z 8.6 above the importance sampler's.
+    ln Z is fixed when a bridge reaches beta = 1, so a first bridge that will be replaced stops there, without its
+    final moves (18-free mock 9: 100 final moves, 36,444 of the finish's 73,704 simulations, in a bridge then
+    discarded).
     Returns (galsr.tempering.Tempered, its info dict, simulations of all bridges, ln Z_importance - ln Z of the
     one returned (-inf when it is not comparable), the first bridge's record (dict) when it was replaced, or
     None)."""
-    def run(start_from=None):
-        tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal, importance, start_from)
+    def run(start_from=None, give_up=None):
+        tempered, chosen = _tempered_fallback(result, exact, workers, seed, say, proposal, importance, start_from,
+                                              give_up)
         missed = logz_importance - tempered.logz if tempered.beta >= 1.0 else math.nan
         return tempered, chosen, tempered.evaluations + chosen["evaluations_choosing"], \
             missed if np.isfinite(missed) else -math.inf
 
-    tempered, chosen, n_smc, missed = run()
+    tempered, chosen, n_smc, missed = run(give_up=lambda logz: logz_importance - logz > MODE_MARGIN)
     others = [k for k in chosen["reference_scores"] if k != chosen["reference"]]
     if missed <= MODE_MARGIN or not others:
         return tempered, chosen, n_smc, missed, None
-    first = {"reference": chosen["reference"], "steps": tempered.steps, "evaluations": n_smc,
+    first = {"reference": chosen["reference"], "steps": tempered.steps, "final_moves": tempered.final_moves,
+             "evaluations": n_smc,
              "logz": float(tempered.logz), "missed_log_evidence": round(missed, 1)}
     say(f"finish: the SMC from the {chosen['reference']} reached a mode holding e^-{missed:.0f} of the importance "
         f"sampler's evidence; bridging again from the {others[0]}")
@@ -673,7 +682,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
         info.update(n_exact=info["n_exact"] + n_smc, ess_importance=info["ess"], logz_importance=float(logz),
                     smc=dict(chosen, beta=tempered.beta, steps=tempered.steps, particles=len(tempered.samples),
                              evaluations=n_smc, reference_evaluations=tempered.reference_evaluations,
-                             acceptance=tempered.acceptance))
+                             acceptance=tempered.acceptance, final_moves=tempered.final_moves))
         if first is not None:
             info["smc"]["first_bridge"] = first
         if tempered.beta >= 1.0 and np.isfinite(missed):
@@ -688,8 +697,7 @@ def finish_fit(result, method="reweight", workers=2, seed=0, max_exact=MAX_EXACT
             narrow, falls, n_width = narrow_parameters(ExactResiduals(result.prior, result.data, exact), theta,
                                                        result.prior, top)
             info["smc"].update(lnl_gap_median=round(gap, 2), lnl_gap_gaussian=round(gaussian, 2),
-                               at_equilibrium=at_equilibrium(gap, gaussian), final_moves=tempered.final_moves,
-                               settled=tempered.settled,
+                               at_equilibrium=at_equilibrium(gap, gaussian), settled=tempered.settled,
                                narrow={result.prior.free_names[k]: falls[result.prior.free_names[k]] for k in narrow},
                                line_falls=falls)
             info.update(method="reweight+exact-is+smc", ess=round(tempered.ess, 1),

@@ -236,7 +236,7 @@ def _random_walk_factor(x, lo, hi):
 
 
 def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations=MAX_EVALUATIONS, progress=None,
-           start_values=None, surrogates=None, at_target=False, logzerr_start=0.0):
+           start_values=None, surrogates=None, at_target=False, logzerr_start=0.0, give_up=None):
     """Sample t = prior x exact likelihood by tempered SMC from the reference r; with ``at_target``, by the moves at
     beta = 1 alone (resample-move, Gilks & Berzuini 2001) from particles that are already a resampled sample of t.
 
@@ -249,7 +249,10 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
     lo, hi : (ndim,) the prior box (proposals outside it are rejected without an evaluation).
     progress : callable(str) or None. start_values : (ln r, ln t, ln L_exact) at ``start`` when already known (they
         are then not evaluated again), or None. surrogates : {name: callable (m, ndim) -> ln q (m,)}, further cheap
-        densities the moves may follow instead of the reference (any normalisation), or None.
+        densities the moves may follow instead of the reference (any normalisation), or None. give_up : callable
+        (ln Z_t: float) -> bool or None, asked once when the tempering reaches beta = 1: True returns the particles
+        as resampled there, without the final moves (ln Z is fixed by then, and a caller that discards a bridge
+        ending in the wrong mode need not pay for them: up to ``MAX_MOVES_FINAL`` x N evaluations).
     Returns a :class:`Tempered` (``evaluations`` counts points passed to ``target`` here).
     """
     rng = np.random.default_rng(seed)
@@ -280,6 +283,11 @@ def temper(reference, target, start, logz_start, lo, hi, seed=0, max_evaluations
             beta, steps = new, steps + 1
             idx = resample(logw, n, rng)
             x, log_r, d, ll = x[idx], log_r[idx], d[idx], ll[idx]
+            if beta >= 1.0 and give_up is not None and give_up(logz):
+                move, stopped = -1, False
+                say(f"finish: tempering step {steps}, beta 1 reached, ln Z {logz:.1f}, {evaluations} exact "
+                    "evaluations; no final moves (given up)")
+                break
         origin = x.copy()
         chol, prec = _random_walk_factor(x, lo, hi)
         log_gamma = log_r + beta * d

@@ -206,6 +206,8 @@ def test_low_ess_takes_the_exact_fallback(tiny_fits, wrong_fit, monkeypatch):
     assert first is not None and first["reference"] == "importance proposal", smc
     assert smc["reference"] == "emulator posterior", smc
     assert smc["beta"] == 1.0 and smc["evaluations"] > first["evaluations"] > 0, smc
+    # the replaced bridge stopped at beta = 1: its final moves would not have changed its ln Z
+    assert first["final_moves"] == 0 and smc["final_moves"] >= tempering.MIN_MOVES, smc
     # both bridges find the one mode here: the two evidences agree with the importance sampler's
     assert abs(first["missed_log_evidence"]) < 5.0 and abs(smc["missed_log_evidence"]) < 5.0, smc
     assert info["method"] == "reweight+exact-is" and not info["trusted"], info
@@ -353,6 +355,15 @@ def test_tempering_reaches_a_known_gaussian_posterior():
     assert math.exp(out.logwt[0] - out.logz) == pytest.approx(1 / 400)
     # the surrogate walk does the travelling: many cheap evaluations per exact one
     assert out.reference_evaluations > 5 * out.evaluations
+    # ln Z is fixed once beta reaches 1: a caller that gives up there (a bridge it will replace) gets the same ln Z
+    # from the same draws without paying for the final moves
+    asked = []
+    given_up = temper(reference, target, start, 0.0, lo, hi, seed=1, give_up=lambda logz: asked.append(logz) or True)
+    assert asked == [out.logz] and given_up.logz == out.logz and given_up.steps == out.steps, (asked, out.logz)
+    assert given_up.beta == 1.0 and given_up.final_moves == 0 and not given_up.settled
+    assert given_up.evaluations < out.evaluations
+    kept = temper(reference, target, start, 0.0, lo, hi, seed=1, give_up=lambda logz: False)
+    assert kept.logz == out.logz and kept.evaluations == out.evaluations and kept.final_moves == out.final_moves
 
 
 def test_surrogate_moves_keep_the_target_even_with_a_wrong_surrogate():
