@@ -552,8 +552,7 @@ def _bridges(result, exact, workers, seed, say, proposal, importance, logz_impor
     if missed <= MODE_MARGIN or not others:
         return tempered, chosen, n_smc, missed, None
     first = {"reference": chosen["reference"], "steps": tempered.steps, "final_moves": tempered.final_moves,
-             "evaluations": n_smc,
-             "logz": float(tempered.logz), "missed_log_evidence": round(missed, 1)}
+             "evaluations": n_smc, "logz": float(tempered.logz), "missed_log_evidence": round(missed, 1)}
     say(f"finish: the SMC from the {chosen['reference']} reached a mode holding e^-{missed:.0f} of the importance "
         f"sampler's evidence; bridging again from the {others[0]}")
     tempered, chosen, n_again, missed = run(others[0])
