@@ -23,7 +23,7 @@ the posterior is calibrated) as one figure, and wall time per fit. One JSON per 
 atomically, so a rerun skips what is done; each sampler run keeps its signed checkpoint in
 DIR/<free>/checkpoints/ (galsr.fit_checkpoint), so a killed fit continues where it stopped and a finish can be rerun
 from a finished emulator fit in minutes (delete a mock's finish record, run again). ``--report`` only aggregates
-(DIR/<free>/coverage.md, coverage.json, sbc_ranks.png).
+(DIR/<free>/coverage.md, coverage.json, coverage.png, sbc_ranks.png).
 """
 import argparse
 import glob
@@ -249,6 +249,7 @@ def report(out, free):
     write_text_atomic(os.path.join(out, "coverage.md"), text + "\n")
     write_json_atomic(os.path.join(out, "coverage.json"), summary)
     plot_ranks(os.path.join(out, "sbc_ranks.png"), ranks, free)
+    plot_coverage(os.path.join(out, "coverage.png"), summary, free)
     return text
 
 
@@ -316,6 +317,39 @@ def agreement_table(agree, arm, ref):
     for name, a in agree["parameters"].items():
         rows.append(f"| {name} | {a['shift_median']:.2f} | {a['shift_p90']:.2f} | {a['width_ratio_median']:.2f} |")
     return "\n".join(rows)
+
+
+def plot_coverage(path, summary, free):
+    """Share of truths inside the 68 % and 95 % intervals per free parameter and pooled, one marker per arm with its
+    1-sigma error (binomial per parameter, whole-mock resampling pooled), the nominal level and the issue's target
+    band (68 +- 10 %, 95 +- 5 %) shaded: the table of coverage.md as one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = [a for a in ARMS if a in summary]
+    rows = ["pooled"] + list(free)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 1.2 + 0.28 * len(rows)), sharey=True, constrained_layout=True)
+    y = np.arange(len(rows))[::-1].astype(float)
+    for ax, level, band in ((axes[0], 68, 10), (axes[1], 95, 5)):
+        ax.axvspan(level - band, level + band, color="0.9", zorder=0)
+        ax.axvline(level, color="0.5", lw=0.8, zorder=1)
+        for a, arm in enumerate(arms):
+            v = summary[arm]
+            entries = [v["pooled"]] + [v["parameters"][name] for name in free]
+            share = 100 * np.array([e[f"in{level}"] for e in entries])
+            err = 100 * np.array([e[f"in{level}_err"] for e in entries])
+            dy = 0.6 * (a - (len(arms) - 1) / 2) / max(len(arms), 1)
+            ax.errorbar(share, y + dy, xerr=err, fmt="o", ms=3.5, lw=0.9, color=f"C{ARMS.index(arm)}",
+                        label=f"{arm} ({v['mocks']} mocks)")
+        ax.axhline(y[0] - 0.5, color="0.6", lw=0.6)
+        ax.set_xlim(0, 102)
+        ax.set_xlabel(f"truths inside the {level} % interval [%]")
+    axes[0].set_yticks(y, rows, fontsize=8)
+    axes[1].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"Coverage per parameter ({len(free)} free; shaded: the target band)", fontsize=9)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_ranks(path, ranks, free):
