@@ -347,7 +347,8 @@ def plot_coverage(path, summary, free):
         ax.set_xlim(0, 102)
         ax.set_xlabel(f"truths inside the {level} % interval [%]")
     axes[0].set_yticks(y, rows, fontsize=8)
-    axes[1].legend(fontsize=7, loc="lower left")
+    # below the panels: inside, it hides the lowest points
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=len(arms))
     fig.suptitle(f"Coverage per parameter ({len(free)} free; shaded: the target band)", fontsize=9)
     save_figure(fig, path, dpi=110)
 
